@@ -1,0 +1,57 @@
+// sd-webui-tagger: UI glue for the extension's own elements (ids and classes start with "tagger_").
+
+// The document root gradio renders into (a shadow root in some gradio builds).
+function taggerRoot() {
+    const app = document.querySelector("gradio-app");
+    return app && app.shadowRoot ? app.shadowRoot : document;
+}
+
+// Index of the selected tab of the gr.Tabs with elem_id `tabsId` (0 when not found).
+function taggerSelectedTab(tabsId) {
+    const tabs = taggerRoot().querySelector("#" + tabsId);
+    if (!tabs) return 0;
+    const nav = tabs.querySelector(".tab-nav") || tabs.querySelector("div");
+    const buttons = nav ? Array.from(nav.querySelectorAll(":scope > button")) : [];
+    const selected = buttons.findIndex((button) => button.classList.contains("selected"));
+    return selected < 0 ? 0 : selected;
+}
+
+// JoyTag button: gradio passes the inputs (tab index placeholder, prompt, 5 images) followed by the
+// one output (prompt); send the inputs back with the selected img2img sub-tab as the first value.
+function tagger_joytag_args(...args) {
+    const inputs = args.slice(0, -1);
+    inputs[0] = taggerSelectedTab("mode_img2img");
+    return inputs;
+}
+
+// Hover titles for our buttons (gradio 3 and 4 buttons take no title of their own).
+const TAGGER_TITLES = {
+    tagger_joytag_button: "Interrogate JoyTag - tag the image of the current img2img tab with JoyTag and put the tags into the prompt (replace or append: see Settings)",
+    tagger_caption_run: "Write a .txt caption with JoyTag's tags beside every image in the folder",
+};
+
+function taggerApplyTitles() {
+    const root = taggerRoot();
+    for (const [id, title] of Object.entries(TAGGER_TITLES)) {
+        const element = root.querySelector("#" + id);
+        if (element && element.title !== title) element.title = title;
+    }
+}
+
+(function taggerWatch() {
+    let pending = false;
+    const observer = new MutationObserver(() => {
+        if (pending) return;
+        pending = true;
+        requestAnimationFrame(() => {
+            pending = false;
+            taggerApplyTitles();
+        });
+    });
+    const start = () => {
+        taggerApplyTitles();
+        observer.observe(document.body, { childList: true, subtree: true });
+    };
+    if (document.body) start();
+    else document.addEventListener("DOMContentLoaded", start);
+})();

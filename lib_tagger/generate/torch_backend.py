@@ -1,0 +1,140 @@
+"""The torch :class:`~lib_tagger.generate.base.Generator`: our decoder + tokenizer + sampler, batched."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from lib_tagger.generate.bans import Bans, compile_bans
+from lib_tagger.generate.base import Generation, PromptTooLongError, SamplingParams
+from lib_tagger.generate.sampling import Sampler, validate
+from lib_tagger.generate.tokenizer import TagTokenizer
+from lib_tagger.generate.torch_model import Decoder
+
+DART_STOP_TAG = "</general>"
+
+
+class TorchGenerator:
+    """Continues prompts with a LLaMA / Mistral / Mixtral checkpoint on CPU or CUDA.
+
+    ``ban_candidates`` (known tag names) lets wildcard / regex bans work on subword vocabularies.
+    """
+
+    def __init__(
+        self, decoder: Decoder, tokenizer: TagTokenizer, name: str = "", ban_candidates: Iterable[str] = ()
+    ) -> None:
+        self.decoder = decoder
+        self.tokenizer = tokenizer
+        self.name = name
+        self.ban_candidates = tuple(ban_candidates)
+        stops = list(tokenizer.eos_ids)
+        if tokenizer.word_level and DART_STOP_TAG in tokenizer.vocab:
+            stops.append(tokenizer.vocab[DART_STOP_TAG])
+        if not stops:
+            raise ValueError(f"{tokenizer.source or 'tokenizer'}: no end-of-sequence token is configured")
+        self.stop_ids = frozenset(stops)
+        self._bans: dict[tuple[str, ...], Bans] = {}
+
+    @classmethod
+    def from_pretrained(
+        cls, folder: str | Path, device: str = "auto", dtype: str = "auto", ban_candidates: Iterable[str] = ()
+    ) -> TorchGenerator:
+        """Load ``config.json``, the safetensors weights and ``tokenizer.json`` from ``folder``."""
+        from lib_tagger.devices import pick_device, pick_dtype
+
+        torch_device = pick_device(device)
+        decoder = Decoder.from_folder(folder, torch_device, pick_dtype(torch_device, dtype))
+        tokenizer = TagTokenizer.from_folder(folder)
+        return cls(decoder, tokenizer, name=Path(folder).name, ban_candidates=ban_candidates)
+
+    def bans_for(self, patterns: Sequence[str]) -> Bans:
+        """Compiled bans for ``patterns`` (cached per distinct pattern list)."""
+        key = tuple(patterns)
+        if key not in self._bans:
+            self._bans[key] = compile_bans(key, self.tokenizer, self.ban_candidates)
+        return self._bans[key]
+
+    def _encode(self, prompts: Sequence[str]) -> list[list[int]]:
+        limit = self.decoder.config.max_positions
+        encoded = []
+        for index, prompt in enumerate(prompts):
+            ids = self.tokenizer.encode_prompt(prompt)
+            if not ids:
+                raise ValueError(f"prompt {index} encodes to no tokens")
+            if len(ids) >= limit:
+                raise PromptTooLongError(f"prompt {index} has {len(ids)} tokens; the model's context is {limit}")
+            encoded.append(ids)
+        return encoded
+
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int]
+    ) -> list[Generation]:
+        """Continue every prompt in one left-padded batch; each row stops at its own end token."""
+        import torch
+
+        if len(prompts) != len(seeds):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        if not prompts:
+            return []
+        if self.decoder.layers == []:
+            raise RuntimeError(f"model {self.name!r} was closed")
+        validate(params)
+        started = time.perf_counter()
+        encoded = self._encode(prompts)
+        width = max(len(ids) for ids in encoded)
+        new_tokens = min(params.max_new_tokens, self.decoder.config.max_positions - width)
+        batch = len(encoded)
+        device = self.decoder.device
+        pad = self.tokenizer.pad_id if self.tokenizer.pad_id is not None else 0
+        ids = torch.full((batch, width), pad, dtype=torch.long)
+        valid = torch.zeros(batch, width, dtype=torch.bool)
+        for row, row_ids in enumerate(encoded):
+            ids[row, width - len(row_ids) :] = torch.tensor(row_ids)
+            valid[row, width - len(row_ids) :] = True
+        bans = self.bans_for(params.banned_tags)
+        sampler = Sampler(params, seeds, self.decoder.config.vocab_size, device, encoded)
+        outputs: list[list[int]] = [[] for _ in range(batch)]
+        done = [False] * batch
+        seconds = [0.0] * batch
+        with torch.inference_mode():
+            if new_tokens > 0:
+                cache = self.decoder.new_cache(batch, width + new_tokens)
+                logits = self.decoder.forward(ids.to(device), cache, valid.to(device))
+            for step in range(new_tokens):
+                banned = None
+                if bans:
+                    banned = [[] if end else sorted(bans.banned_next(out)) for end, out in zip(done, outputs)]
+                tokens = sampler.choose(logits, banned)
+                for row, token in enumerate(tokens):
+                    if done[row]:
+                        continue
+                    if token in self.stop_ids:
+                        done[row] = True
+                        seconds[row] = time.perf_counter() - started
+                    else:
+                        outputs[row].append(token)
+                if all(done) or step == new_tokens - 1:
+                    break
+                logits = self.decoder.forward(torch.tensor(tokens, device=device)[:, None], cache)
+        finished = time.perf_counter() - started
+        return [
+            Generation(
+                text=self.tokenizer.decode(out),
+                pieces=[self.tokenizer.decode_piece(t) for t in out],
+                token_ids=out,
+                prompt_tokens=len(encoded[row]),
+                seconds=seconds[row] if done[row] else finished,
+            )
+            for row, out in enumerate(outputs)
+        ]
+
+    def close(self) -> None:
+        """Free the weights; on CUDA also return cached blocks to the driver."""
+        device = self.decoder.device
+        self.decoder.close()
+        self._bans.clear()
+        if getattr(device, "type", "") == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()

@@ -1,0 +1,481 @@
+"""A small decoder-only transformer in plain torch for LLaMA, Mistral and Mixtral checkpoints.
+
+It reads the Hugging Face ``config.json`` and ``model.safetensors`` (or a sharded
+``model.safetensors.index.json``) with the exact HF key names and reproduces the HF forward pass
+(RMSNorm, rotate-half RoPE, grouped-query attention, optional sliding window, gated MLP or top-k
+mixture of experts). It needs no transformers model class, so it runs on A1111's transformers 4.30.
+
+Inference only: a preallocated KV cache holds keys/values for ``batch x max_len`` slots, batches
+are left-padded and described by a per-slot validity mask.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lib_tagger.generate.base import ModelLoadError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
+MODEL_TYPES = ("llama", "mistral", "mixtral")
+ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "mish")
+_IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # a buffer older transformers releases saved
+_MOE_DENSE_ROWS = 16
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """The architecture fields of a HF ``config.json`` this decoder understands."""
+
+    model_type: str
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    rms_norm_eps: float
+    rope_theta: float
+    max_positions: int
+    sliding_window: int | None
+    hidden_act: str
+    tie_word_embeddings: bool
+    num_experts: int
+    experts_per_token: int
+    attention_bias: bool
+    mlp_bias: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = CONFIG_FILE) -> DecoderConfig:
+        """Validate ``data`` (a parsed config.json); ModelLoadError names ``source`` and the field."""
+
+        def need_int(name: str, default: int | None = None) -> int:
+            value = data.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ModelLoadError(f"{source}: field {name!r} must be a positive integer, got {value!r}")
+            return value
+
+        def need_float(name: str, default: float) -> float:
+            value = data.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ModelLoadError(f"{source}: field {name!r} must be a positive number, got {value!r}")
+            return float(value)
+
+        model_type = data.get("model_type")
+        if model_type not in MODEL_TYPES:
+            raise ModelLoadError(
+                f"{source}: model_type {model_type!r} is not one of {', '.join(MODEL_TYPES)}"
+            )
+        if data.get("rope_scaling"):
+            raise ModelLoadError(
+                f"{source}: field 'rope_scaling' is not supported (got {data['rope_scaling']!r})"
+            )
+        act = str(data.get("hidden_act", "silu")).lower()
+        if act not in ACTIVATIONS:
+            raise ModelLoadError(f"{source}: hidden_act {act!r} is not one of {', '.join(ACTIVATIONS)}")
+        hidden = need_int("hidden_size")
+        heads = need_int("num_attention_heads")
+        kv_heads = need_int("num_key_value_heads", heads)
+        if heads % kv_heads:
+            raise ModelLoadError(
+                f"{source}: num_attention_heads {heads} is not a multiple of "
+                f"num_key_value_heads {kv_heads}"
+            )
+        head_dim = data.get("head_dim") or (hidden // heads)
+        if not isinstance(head_dim, int) or head_dim <= 0 or head_dim % 2:
+            raise ModelLoadError(
+                f"{source}: field 'head_dim' must be a positive even integer, got {head_dim!r}"
+            )
+        window = data.get("sliding_window") if model_type != "llama" else None
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
+            raise ModelLoadError(f"{source}: field 'sliding_window' must be a positive integer or null")
+        experts = need_int("num_local_experts") if model_type == "mixtral" else 0
+        per_token = need_int("num_experts_per_tok", 2) if experts else 0
+        if per_token > experts:
+            raise ModelLoadError(
+                f"{source}: num_experts_per_tok {per_token} exceeds num_local_experts {experts}"
+            )
+        return cls(
+            model_type=model_type,
+            vocab_size=need_int("vocab_size"),
+            hidden_size=hidden,
+            intermediate_size=need_int("intermediate_size"),
+            num_layers=need_int("num_hidden_layers"),
+            num_heads=heads,
+            num_kv_heads=kv_heads,
+            head_dim=head_dim,
+            rms_norm_eps=need_float("rms_norm_eps", 1e-6),
+            rope_theta=need_float("rope_theta", 10000.0),
+            max_positions=need_int("max_position_embeddings", 2048),
+            sliding_window=window,
+            hidden_act=act,
+            tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
+            num_experts=experts,
+            experts_per_token=per_token,
+            attention_bias=bool(data.get("attention_bias", False)),
+            mlp_bias=bool(data.get("mlp_bias", False)),
+        )
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every tensor the checkpoint must hold, by HF key name (``lm_head`` only when untied)."""
+        h, f, d = self.hidden_size, self.intermediate_size, self.head_dim
+        q, kv = self.num_heads * d, self.num_kv_heads * d
+        shapes: dict[str, tuple[int, ...]] = {
+            "model.embed_tokens.weight": (self.vocab_size, h),
+            "model.norm.weight": (h,),
+        }
+        if not self.tie_word_embeddings:
+            shapes["lm_head.weight"] = (self.vocab_size, h)
+        for i in range(self.num_layers):
+            p = f"model.layers.{i}."
+            shapes[p + "input_layernorm.weight"] = (h,)
+            shapes[p + "post_attention_layernorm.weight"] = (h,)
+            for name, rows, cols in (("q", q, h), ("k", kv, h), ("v", kv, h), ("o", h, q)):
+                shapes[f"{p}self_attn.{name}_proj.weight"] = (rows, cols)
+                if self.attention_bias:
+                    shapes[f"{p}self_attn.{name}_proj.bias"] = (rows,)
+            if self.num_experts:
+                shapes[p + "block_sparse_moe.gate.weight"] = (self.num_experts, h)
+                for e in range(self.num_experts):
+                    for name, shape in (("w1", (f, h)), ("w2", (h, f)), ("w3", (f, h))):
+                        shapes[f"{p}block_sparse_moe.experts.{e}.{name}.weight"] = shape
+            else:
+                for name, shape in (("gate", (f, h)), ("up", (f, h)), ("down", (h, f))):
+                    shapes[f"{p}mlp.{name}_proj.weight"] = shape
+                    if self.mlp_bias:
+                        shapes[f"{p}mlp.{name}_proj.bias"] = shape[:1]
+        return shapes
+
+
+def read_config(folder: str | Path) -> DecoderConfig:
+    """The :class:`DecoderConfig` of ``folder/config.json``."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"model config missing: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} does not hold a JSON object")
+    return DecoderConfig.from_dict(data, str(path))
+
+
+def _weight_files(folder: Path) -> dict[Path, list[str] | None]:
+    """Safetensors files to read, each with the keys it should hold (None: whatever it holds)."""
+    single, index = folder / WEIGHTS_FILE, folder / WEIGHTS_INDEX_FILE
+    if single.is_file():
+        return {single: None}
+    if not index.is_file():
+        raise ModelLoadError(f"model weights missing: neither {single} nor {index} exists")
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        files: dict[Path, list[str] | None] = {}
+        for key, name in weight_map.items():
+            files.setdefault(folder / name, []).append(key)  # type: ignore[union-attr]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelLoadError(f"cannot read {index}: {exc}") from exc
+    for path in files:
+        if not path.is_file():
+            raise ModelLoadError(f"weight shard missing: {path} (listed in {index})")
+    return files
+
+
+def load_state(folder: str | Path, config: DecoderConfig) -> dict[str, Any]:
+    """All checkpoint tensors (on CPU, file dtype), checked against ``config``: keys and shapes."""
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    expected = config.expected_shapes()
+    state: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
+    for path, listed in _weight_files(folder).items():
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as handle:
+                keys = list(handle.keys())
+                if listed is not None and sorted(listed) != sorted(keys):
+                    raise ModelLoadError(f"{path}: keys differ from those listed in {WEIGHTS_INDEX_FILE}")
+                for key in keys:
+                    if key.endswith(_IGNORED_SUFFIXES) or (
+                        key == "lm_head.weight" and config.tie_word_embeddings
+                    ):
+                        continue
+                    if key not in expected:
+                        raise ModelLoadError(
+                            f"{path}: unexpected tensor {key!r} for a {config.model_type} "
+                            f"with the given config.json"
+                        )
+                    shape = tuple(handle.get_slice(key).get_shape())
+                    if shape != expected[key]:
+                        raise ModelLoadError(
+                            f"{path}: tensor {key!r} has shape {shape}, config.json "
+                            f"implies {expected[key]}"
+                        )
+                    state[key] = handle.get_tensor(key)
+                    origin[key] = path
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # safetensors raises its own error types for bad headers/truncation
+            raise ModelLoadError(f"{path}: not a readable safetensors file ({exc})") from exc
+    missing = [k for k in expected if k not in state]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ModelLoadError(f"{folder}: weights file lacks {shown}")
+    return state
+
+
+def _activation(name: str):
+    import torch.nn.functional as F
+
+    if name in ("silu", "swish"):
+        return F.silu
+    if name == "mish":
+        return F.mish
+    if name == "relu":
+        return F.relu
+    if name == "gelu":
+        return F.gelu
+    return lambda x: F.gelu(x, approximate="tanh")
+
+
+class KVCache:
+    """Preallocated keys/values for ``batch`` rows of ``max_len`` slots, plus per-slot validity."""
+
+    def __init__(self, config: DecoderConfig, batch: int, max_len: int, device, dtype) -> None:
+        import torch
+
+        shape = (config.num_layers, batch, config.num_kv_heads, max_len, config.head_dim)
+        self.keys = torch.empty(shape, device=device, dtype=dtype)
+        self.values = torch.empty(shape, device=device, dtype=dtype)
+        self.valid = torch.zeros(batch, max_len, device=device, dtype=torch.bool)
+        self.next_pos = torch.zeros(batch, device=device, dtype=torch.long)
+        self.length = 0
+        self.padded = False
+        self.max_len = max_len
+
+
+class Decoder:
+    """A loaded LLaMA / Mistral / Mixtral decoder (weights fused per layer for fewer kernel calls)."""
+
+    def __init__(self, config: DecoderConfig, state: dict[str, Any], device, dtype) -> None:
+        import torch
+
+        self.config, self.device, self.dtype = config, device, dtype
+        self._act = _activation(config.hidden_act)
+
+        def take(key: str):
+            return state.pop(key).to(device=device, dtype=dtype)
+
+        def fused(keys: list[str]):
+            return torch.cat([state.pop(k).to(dtype=dtype) for k in keys]).to(device)
+
+        self.embed = take("model.embed_tokens.weight")
+        self.norm = take("model.norm.weight")
+        self.lm_head = self.embed if config.tie_word_embeddings else take("lm_head.weight")
+        self.layers: list[dict[str, Any]] = []
+        for i in range(config.num_layers):
+            p = f"model.layers.{i}."
+            a = p + "self_attn."
+            layer: dict[str, Any] = {
+                "ln1": take(p + "input_layernorm.weight"),
+                "ln2": take(p + "post_attention_layernorm.weight"),
+                "qkv": fused([f"{a}{n}_proj.weight" for n in "qkv"]),
+                "o": take(a + "o_proj.weight"),
+                "qkv_b": fused([f"{a}{n}_proj.bias" for n in "qkv"]) if config.attention_bias else None,
+                "o_b": take(a + "o_proj.bias") if config.attention_bias else None,
+            }
+            if config.num_experts:
+                m = p + "block_sparse_moe."
+                layer["router"] = take(m + "gate.weight")
+                layer["w13"] = torch.stack(
+                    [
+                        fused([f"{m}experts.{e}.w1.weight", f"{m}experts.{e}.w3.weight"])
+                        for e in range(config.num_experts)
+                    ]
+                )
+                layer["w2"] = torch.stack(
+                    [take(f"{m}experts.{e}.w2.weight") for e in range(config.num_experts)]
+                )
+            else:
+                m = p + "mlp."
+                layer["gate_up"] = fused([m + "gate_proj.weight", m + "up_proj.weight"])
+                layer["down"] = take(m + "down_proj.weight")
+                layer["gate_up_b"] = (
+                    fused([m + "gate_proj.bias", m + "up_proj.bias"]) if config.mlp_bias else None
+                )
+                layer["down_b"] = take(m + "down_proj.bias") if config.mlp_bias else None
+            self.layers.append(layer)
+        self._rope_len = 0
+        self._cos = self._sin = None
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, device=None, dtype=None) -> Decoder:
+        """Load ``config.json`` + safetensors weights from ``folder`` (default: CPU, float32)."""
+        import torch
+
+        config = read_config(folder)
+        state = load_state(folder, config)
+        return cls(config, state, device or torch.device("cpu"), dtype or torch.float32)
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of all weights held."""
+        tensors = [self.embed, self.norm] + ([] if self.config.tie_word_embeddings else [self.lm_head])
+        tensors += [t for layer in self.layers for t in layer.values() if t is not None]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def new_cache(self, batch: int, max_len: int) -> KVCache:
+        """An empty cache for ``batch`` rows and at most ``max_len`` tokens per row."""
+        return KVCache(self.config, batch, max_len, self.device, self.dtype)
+
+    def _rope(self, positions, stop: int):
+        """cos/sin (``[B, T, 1, D]``) for ``positions`` (all < ``stop``); the table grows on demand."""
+        import torch
+
+        needed = max(stop, self.config.max_positions)
+        if needed > self._rope_len:
+            d = self.config.head_dim
+            inv_freq = 1.0 / (self.config.rope_theta ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
+            freqs = torch.outer(torch.arange(needed, dtype=torch.float32), inv_freq)
+            angles = torch.cat((freqs, freqs), dim=-1).to(self.device)
+            self._cos, self._sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
+            self._rope_len = needed
+        return self._cos[positions].unsqueeze(2), self._sin[positions].unsqueeze(2)
+
+    def _rms_norm(self, x, weight):
+        import torch
+
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.config.rms_norm_eps)
+        return weight * xf.to(x.dtype)
+
+    def _mask(self, cache: KVCache, start: int, stop: int):
+        """Boolean ``[B, 1, T, S]`` mask (True = attend) or None when every key may be seen."""
+        import torch
+
+        window = self.config.sliding_window
+        t = stop - start
+        if t == 1 and not cache.padded and (window is None or stop <= window):
+            return None
+        q = torch.arange(start, stop, device=self.device)[:, None]
+        k = torch.arange(stop, device=self.device)[None, :]
+        allowed = k <= q
+        if window is not None:
+            allowed = allowed & (q - k < window)
+        mask = allowed[None] & cache.valid[:, None, :stop]
+        return (mask | (k == q)[None]).unsqueeze(1)  # a padded query still sees itself: no NaN rows
+
+    def _attention(self, layer: dict[str, Any], x, cos, sin, cache: KVCache, index: int, mask, start: int):
+        import torch.nn.functional as F
+
+        cfg = self.config
+        b, t, _ = x.shape
+        d, nh, nkv = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads
+        qkv = F.linear(x, layer["qkv"], layer["qkv_b"])
+        q, k, v = qkv.split((nh * d, nkv * d, nkv * d), dim=-1)
+        q = _apply_rope(q.view(b, t, nh, d), cos, sin)
+        k = _apply_rope(k.view(b, t, nkv, d), cos, sin)
+        stop = start + t
+        cache.keys[index, :, :, start:stop] = k.transpose(1, 2)
+        cache.values[index, :, :, start:stop] = v.view(b, t, nkv, d).transpose(1, 2)
+        keys, values = cache.keys[index, :, :, :stop], cache.values[index, :, :, :stop]
+        group = nh // nkv
+        # Grouped-query attention without repeating K/V: the query heads that share one KV head
+        # are stacked along the query axis.
+        q = q.view(b, t, nkv, group, d).permute(0, 2, 3, 1, 4).reshape(b, nkv, group * t, d)
+        if mask is not None and group > 1:
+            mask = mask.unsqueeze(2).expand(b, 1, group, t, stop).reshape(b, 1, group * t, stop)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        out = out.view(b, nkv, group, t, d).permute(0, 3, 1, 2, 4).reshape(b, t, nh * d)
+        return F.linear(out, layer["o"], layer["o_b"])
+
+    def _mlp(self, layer: dict[str, Any], x):
+        import torch.nn.functional as F
+
+        gate, up = F.linear(x, layer["gate_up"], layer["gate_up_b"]).chunk(2, dim=-1)
+        return F.linear(self._act(gate) * up, layer["down"], layer["down_b"])
+
+    def _moe(self, layer: dict[str, Any], x):
+        import torch
+        import torch.nn.functional as F
+
+        shape = x.shape
+        flat = x.reshape(-1, shape[-1])
+        probs = torch.softmax(F.linear(flat, layer["router"]).float(), dim=-1)
+        weights, chosen = torch.topk(probs, self.config.experts_per_token, dim=-1)
+        weights = (weights / weights.sum(dim=-1, keepdim=True)).to(x.dtype)
+        if flat.shape[0] > _MOE_DENSE_ROWS:  # prefill: each expert runs on its own rows only
+            out = torch.zeros_like(flat)
+            for expert in torch.unique(chosen).tolist():
+                rows, slots = torch.nonzero(chosen == expert, as_tuple=True)
+                out.index_add_(0, rows, self._expert(layer, expert, flat[rows]) * weights[rows, slots, None])
+            return out.view(shape)
+        # Decoding: reading an expert's weights costs the same for one row or eight, so every chosen
+        # expert runs on all rows and rows that did not choose it weigh it by exactly 0.
+        dense = torch.zeros(flat.shape[0], self.config.num_experts, dtype=x.dtype, device=x.device)
+        dense.scatter_(1, chosen, weights)
+        out = None
+        for expert in sorted(set(chosen.flatten().tolist())):
+            y = self._expert(layer, expert, flat) * dense[:, expert, None]
+            out = y if out is None else out + y
+        return out.view(shape)
+
+    def _expert(self, layer: dict[str, Any], expert: int, x):
+        import torch.nn.functional as F
+
+        gate, up = F.linear(x, layer["w13"][expert]).chunk(2, dim=-1)
+        return F.linear(self._act(gate) * up, layer["w2"][expert])
+
+    def forward(self, input_ids, cache: KVCache, valid=None, all_logits: bool = False):
+        """Run ``input_ids`` (``[B, T]``) after what ``cache`` holds and return float32 logits.
+
+        ``valid`` (``[B, T]`` bool) marks real tokens; False marks left padding. Returns
+        ``[B, V]`` for the last position, or ``[B, T, V]`` with ``all_logits``.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        b, t = input_ids.shape
+        start, stop = cache.length, cache.length + t
+        if stop > cache.max_len:
+            raise ValueError(f"KV cache holds {cache.max_len} tokens; {stop} requested")
+        if valid is None:
+            valid = torch.ones(b, t, dtype=torch.bool, device=self.device)
+        else:
+            valid = valid.to(device=self.device, dtype=torch.bool)
+            cache.padded = cache.padded or not bool(valid.all())
+        cache.valid[:, start:stop] = valid
+        positions = (cache.next_pos[:, None] + valid.long().cumsum(dim=1) - 1).clamp_(min=0)
+        cache.next_pos += valid.sum(dim=1)
+        cos, sin = self._rope(positions, stop)
+        mask = self._mask(cache, start, stop)
+        h = F.embedding(input_ids.to(self.device), self.embed)
+        for index, layer in enumerate(self.layers):
+            h = h + self._attention(
+                layer, self._rms_norm(h, layer["ln1"]), cos, sin, cache, index, mask, start
+            )
+            normed = self._rms_norm(h, layer["ln2"])
+            h = h + (self._moe(layer, normed) if self.config.num_experts else self._mlp(layer, normed))
+        cache.length = stop
+        if not all_logits:
+            h = h[:, -1]
+        return F.linear(self._rms_norm(h, self.norm), self.lm_head).float()
+
+    def close(self) -> None:
+        """Drop every weight reference."""
+        self.layers = []
+        self.embed = self.norm = self.lm_head = None
+        self._cos = self._sin = None
+
+
+def _apply_rope(x, cos, sin):
+    import torch
+
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin

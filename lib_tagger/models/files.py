@@ -1,0 +1,93 @@
+"""Find a model's files on disk, or download them from the Hugging Face hub on first use.
+
+``models_dir`` is the folder the caller chooses (the WebUI passes ``models/<our folder>``);
+files of hub repo ``owner/name`` then live in ``models_dir/owner--name/``. With no
+``models_dir`` the Hugging Face cache is used. Offline with files missing raises
+:class:`ModelFilesMissing`, whose message names the files and the folder to put them in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+
+class ModelFilesMissing(FileNotFoundError):
+    """Model files are not on disk and could not be downloaded."""
+
+
+def repo_folder(models_dir: str | os.PathLike, repo: str) -> Path:
+    """The folder under ``models_dir`` that holds the files of hub repo ``repo``."""
+    return Path(models_dir) / repo.replace("/", "--")
+
+
+def is_offline() -> bool:
+    """True when the user asked huggingface_hub to stay offline."""
+    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def fetch_files(
+    repo: str,
+    filenames: Sequence[str],
+    models_dir: str | os.PathLike | None = None,
+    optional: Sequence[str] = (),
+    endpoint: str | None = None,
+) -> Path:
+    """Make sure ``filenames`` of hub repo ``repo`` are on disk; return the folder that holds them.
+
+    Files already on disk are used as they are (no network). Missing ones are downloaded with
+    huggingface_hub (with its progress bar). ``optional`` files are fetched when the repo has
+    them and silently skipped otherwise. ``endpoint`` is a hub mirror (default: ``HF_ENDPOINT``).
+    """
+    if models_dir is not None:
+        folder = repo_folder(models_dir, repo)
+        missing = [name for name in filenames if not (folder / name).is_file()]
+        if not missing:
+            return folder
+    else:
+        folder = None
+        missing = list(filenames)
+
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:  # pragma: no cover - both hosts ship huggingface_hub
+        raise ModelFilesMissing(_missing_message(repo, missing, folder, f"huggingface_hub is missing: {exc}"))
+
+    where: dict = {"local_dir": str(folder)} if folder is not None else {}
+    if endpoint:
+        where["endpoint"] = endpoint
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for n, name in enumerate(missing):
+        try:
+            paths.append(Path(hf_hub_download(repo, name, local_files_only=is_offline(), **where)))
+        except Exception as exc:  # network errors, 404s, offline mode: all end the same way
+            raise ModelFilesMissing(_missing_message(repo, missing[n:], folder, _short(exc))) from exc
+    for name in optional:
+        if folder is not None and (folder / name).is_file():
+            continue
+        try:
+            hf_hub_download(repo, name, local_files_only=is_offline(), **where)
+        except Exception:
+            pass
+    if folder is not None:
+        return folder
+    if paths:
+        return paths[0].parent
+    raise ModelFilesMissing(_missing_message(repo, list(filenames), None, "no files were asked for"))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _missing_message(repo: str, names: Sequence[str], folder: Path | None, reason: str) -> str:
+    place = str(folder) if folder is not None else "the Hugging Face cache (or pass a local folder)"
+    return (
+        f"model files {', '.join(names)} of {repo} are not on disk and could not be downloaded "
+        f"({reason}). Download them from https://huggingface.co/{repo} and put them in {place}."
+    )

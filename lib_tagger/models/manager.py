@@ -1,0 +1,162 @@
+"""Where tag models are loaded: locate or download the files, build the backend, cache it.
+
+Loaded models are cached by (model, backend, device, dtype) behind one lock, so concurrent
+requests (UI, API, batch images) share one copy. ``keep_loaded=False`` unloads after each use.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..generate.base import Generator
+from .files import fetch_files
+from .resolve import ModelSource, required_files, resolve_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A ready generator and what it was loaded from."""
+
+    source: ModelSource
+    generator: Generator
+    seconds: float
+
+
+class ModelManager:
+    """Loads tag models on demand and keeps (or frees) them."""
+
+    def __init__(
+        self,
+        models_dir: str | None = None,
+        device: str = "auto",
+        gpu_offload: bool = True,
+        keep_loaded: bool = True,
+        backend: str = "auto",
+        quant: str = "q8_0",
+        dtype: str = "auto",
+    ) -> None:
+        self._lock = threading.RLock()
+        self._loaded: dict[tuple, LoadedModel] = {}
+        self.models_dir = models_dir
+        self.device = device
+        self.gpu_offload = gpu_offload
+        self.keep_loaded = keep_loaded
+        self.backend = backend
+        self.quant = quant
+        self.dtype = dtype
+        #: Called before a model is loaded (the WebUI frees VRAM here).
+        self.before_load = None
+
+    def configure(self, **options) -> None:
+        """Update options (same keywords as the constructor); a changed device/backend unloads."""
+        with self._lock:
+            unknown = set(options) - {"models_dir", "device", "gpu_offload", "keep_loaded", "backend",
+                                      "quant", "dtype", "before_load"}
+            if unknown:
+                raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+            reload_keys = ("device", "gpu_offload", "backend", "quant", "dtype", "models_dir")
+            if any(key in options and options[key] != getattr(self, key) for key in reload_keys):
+                self.unload()
+            for key, value in options.items():
+                setattr(self, key, value)
+
+    def resolve(self, model: str, prompt_format: str | None = None) -> ModelSource:
+        """How ``model`` would be loaded with the current options (no files touched)."""
+        return resolve_model(model, backend=self.backend, quant=self.quant, prompt_format=prompt_format)
+
+    @contextmanager
+    def use(self, model: str, prompt_format: str | None = None) -> Iterator[LoadedModel]:
+        """Load (or reuse) ``model`` for the duration of the block; unloads afterwards unless kept."""
+        with self._lock:
+            loaded = self._get(model, prompt_format)
+            try:
+                yield loaded
+            finally:
+                if not self.keep_loaded:
+                    self.unload()
+
+    def loaded_names(self) -> list[str]:
+        with self._lock:
+            return [entry.source.label for entry in self._loaded.values()]
+
+    def unload(self) -> None:
+        """Free every loaded model (RAM and VRAM)."""
+        with self._lock:
+            entries = list(self._loaded.values())
+            self._loaded.clear()
+            for entry in entries:
+                try:
+                    entry.generator.close()
+                except Exception as exc:  # closing must never raise into a generation
+                    log.warning("tagger: closing %s failed: %s", entry.source.label, exc)
+            del entries
+            gc.collect()
+            _empty_cuda_cache()
+
+    # ------------------------------------------------------------------ internals
+    def _get(self, model: str, prompt_format: str | None) -> LoadedModel:
+        source = self.resolve(model, prompt_format)
+        key = (source.label, source.backend, source.filename, self.device, self.dtype, self.gpu_offload)
+        if key in self._loaded:
+            return self._loaded[key]
+        if self._loaded:  # one tag model at a time: they are small, VRAM is not
+            self.unload()
+        if self.before_load is not None:
+            self.before_load()
+        started = time.perf_counter()
+        generator = self._load(source)
+        loaded = LoadedModel(source, generator, time.perf_counter() - started)
+        self._loaded[key] = loaded
+        log.info("tagger: loaded %s (%s) in %.2fs", source.label, source.backend, loaded.seconds)
+        return loaded
+
+    def _load(self, source: ModelSource) -> Generator:
+        path = source.path
+        if path is None:
+            required, optional = required_files(source)
+            assert source.repo is not None
+            folder = fetch_files(source.repo, required, self.models_dir, optional=optional)
+            path = folder / source.filename if source.filename else folder
+        if source.backend == "llama-cpp":
+            from ..generate.llama_cpp_backend import LlamaCppGenerator
+
+            return LlamaCppGenerator.load(path, n_gpu_layers=self._gpu_layers())
+        from ..generate.torch_backend import TorchGenerator
+        from ..tags import get_tag_db
+
+        return TorchGenerator.from_pretrained(path, device=self.device, dtype=self.dtype,
+                                              ban_candidates=get_tag_db().names())
+
+    def _gpu_layers(self) -> int:
+        if self.device == "cpu" or not self.gpu_offload:
+            return 0
+        return -1
+
+
+def _empty_cuda_cache() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")  # never import torch just to free memory
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+_manager: ModelManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_manager() -> ModelManager:
+    """The process-wide model manager."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = ModelManager()
+        return _manager

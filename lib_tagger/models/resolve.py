@@ -1,0 +1,127 @@
+"""Turn a model name or a local path into what to load: backend, files and prompt format."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .registry import (
+    FORMAT_DANTAGGEN,
+    FORMAT_DANTAGGEN_QUALITY,
+    FORMAT_DART_BASE,
+    FORMAT_DART_SFT,
+    GGUF_FILES,
+    OPTIONAL_FILES,
+    TORCH_FILES,
+    get_spec,
+)
+
+BACKENDS = ("auto", "llama-cpp", "torch")
+PROMPT_FORMATS = (FORMAT_DART_SFT, FORMAT_DART_BASE, FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What to load. ``path`` is a local file/folder, or None until a hub repo is fetched."""
+
+    label: str  # the registry name, or the local path as given
+    backend: str  # "llama-cpp" or "torch"
+    prompt_format: str
+    repo: str | None = None  # hub repo to fetch from, for registry models
+    filename: str | None = None  # the GGUF file name within the repo
+    path: Path | None = None
+
+
+def llama_cpp_available() -> bool:
+    """True when llama-cpp-python can be imported (checked without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def resolve_model(
+    model: str, backend: str = "auto", quant: str = "q8_0", prompt_format: str | None = None
+) -> ModelSource:
+    """Decide how ``model`` (a registry name, a folder, or a ``.gguf`` file) is loaded.
+
+    ``backend`` "auto" prefers llama.cpp for models published as GGUF when llama-cpp-python is
+    installed, and torch otherwise. ``prompt_format`` overrides the format guessed for local paths.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if prompt_format is not None and prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {prompt_format!r}")
+    text = model.strip()
+    looks_like_path = os.sep in text or text.endswith(".gguf") or text.startswith(".") or Path(text).exists()
+    if looks_like_path:
+        return _resolve_path(Path(text).expanduser(), backend, prompt_format)
+
+    spec = get_spec(text)
+    use_gguf = spec.gguf and (backend == "llama-cpp" or (backend == "auto" and llama_cpp_available()))
+    if backend == "llama-cpp" and not spec.gguf:
+        raise ValueError(f"{spec.name} is published for torch only; use the torch backend")
+    fmt = prompt_format or spec.prompt_format
+    if use_gguf:
+        quant_key = quant.strip().lower()
+        if quant_key not in GGUF_FILES:
+            raise ValueError(f"quantisation must be one of {', '.join(GGUF_FILES)}, not {quant!r}")
+        return ModelSource(spec.name, "llama-cpp", fmt, repo=spec.repo, filename=GGUF_FILES[quant_key])
+    return ModelSource(spec.name, "torch", fmt, repo=spec.repo)
+
+
+def required_files(source: ModelSource) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(required, optional) file names to fetch from the hub for ``source``."""
+    if source.backend == "llama-cpp":
+        assert source.filename is not None
+        return (source.filename,), ()
+    return TORCH_FILES, OPTIONAL_FILES
+
+
+def _resolve_path(path: Path, backend: str, prompt_format: str | None) -> ModelSource:
+    if not path.exists():
+        raise FileNotFoundError(f"model path {path} does not exist")
+    label = str(path)
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ValueError(f"{path}: a model file must be a .gguf; for safetensors give the folder")
+        if backend == "torch":
+            raise ValueError(f"{path}: a GGUF file needs the llama-cpp backend")
+        return ModelSource(label, "llama-cpp", prompt_format or _guess_dantaggen(path), path=path)
+
+    has_config = (path / "config.json").is_file()
+    ggufs = sorted(path.glob("*.gguf"))
+    if ggufs and (backend == "llama-cpp" or (backend == "auto" and (not has_config or llama_cpp_available()))):
+        chosen = _pick_gguf(ggufs)
+        return ModelSource(label, "llama-cpp", prompt_format or _guess_dantaggen(chosen), path=chosen)
+    if not has_config:
+        raise FileNotFoundError(f"{path} has neither config.json (torch model) nor a .gguf file")
+    if prompt_format is None:
+        prompt_format = _guess_format_from_config(path)
+    return ModelSource(label, "torch", prompt_format, path=path)
+
+
+def _pick_gguf(files: list[Path]) -> Path:
+    order = [name.lower() for name in GGUF_FILES.values()]
+    ranked = sorted(files, key=lambda f: order.index(f.name.lower()) if f.name.lower() in order else len(order))
+    return ranked[0]
+
+
+def _guess_dantaggen(path: Path) -> str:
+    text = str(path).lower()
+    return FORMAT_DANTAGGEN_QUALITY if "delta" in text else FORMAT_DANTAGGEN
+
+
+def _guess_format_from_config(folder: Path) -> str:
+    config_path = folder / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{config_path} is not readable JSON: {exc}") from None
+    model_type = str(config.get("model_type", "")).lower()
+    if model_type in ("mistral", "mixtral"):
+        return FORMAT_DART_BASE if "base" in folder.name.lower() else FORMAT_DART_SFT
+    if model_type == "llama":
+        return _guess_dantaggen(folder)
+    raise ValueError(f"{config_path}: model_type {model_type!r} is not one of llama, mistral, mixtral")

@@ -1,0 +1,22 @@
+"""The A1111 prompt language: lossless parsing, tag extraction, tag spelling and tag insertion.
+
+Pure Python (regular expressions only); importing it loads no heavy library.
+"""
+
+from .extract import PromptTag, extract_tags
+from .grammar import Token, parse, render
+from .insert import InsertResult, insert_tags
+from .tags import escape_tag, normalize_tag, unescape_tag
+
+__all__ = [
+    "InsertResult",
+    "PromptTag",
+    "Token",
+    "escape_tag",
+    "extract_tags",
+    "insert_tags",
+    "normalize_tag",
+    "parse",
+    "render",
+    "unescape_tag",
+]

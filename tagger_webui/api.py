@@ -1,0 +1,79 @@
+"""HTTP route ``POST /tagger/v1/upsample``: upsample one prompt without generating an image.
+
+Registered from ``script_callbacks.on_app_started`` (works with ``--nowebui``, where ``demo`` is
+None). The models work under pydantic 1 and 2.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Dict, List
+
+import pydantic
+from pydantic import BaseModel, Field
+
+ROUTE = "/tagger/v1/upsample"
+PYDANTIC_V2 = pydantic.VERSION.startswith("2")
+
+
+class UpsampleRequest(BaseModel):
+    prompt: str = Field(..., description="The prompt to upsample (A1111 prompt syntax)")
+    settings: Dict[str, Any] = Field(default_factory=dict, description="Named settings (UpsampleSettings fields)")
+    width: int = Field(1024, gt=0, le=16384)
+    height: int = Field(1024, gt=0, le=16384)
+    seed: int = Field(-1, ge=-1, description="-1: random")
+
+
+class UpsampleResponse(BaseModel):
+    if PYDANTIC_V2:  # "model_input" is ours, not pydantic's namespace
+        model_config = pydantic.ConfigDict(protected_namespaces=())
+
+    prompt: str
+    original: str
+    new_tags: List[str]
+    model_input: str
+    seed: int
+    timings: Dict[str, float]
+
+
+def _status_for(exc: Exception) -> int:
+    """4xx for what the caller can fix (unknown model, missing or corrupt files, bad values)."""
+    from lib_tagger.generate.base import ModelLoadError
+    from lib_tagger.settings import SettingsError
+
+    if isinstance(exc, (KeyError, FileNotFoundError)):
+        return 404
+    if isinstance(exc, (SettingsError, ModelLoadError, ValueError)):
+        return 422
+    return 500
+
+
+def upsample_endpoint(request: UpsampleRequest) -> UpsampleResponse:
+    """Handle one request; errors become HTTP errors whose detail names the problem."""
+    from fastapi import HTTPException
+
+    from lib_tagger.settings import UpsampleSettings
+
+    from . import host
+    from .infotext import error_text
+    from .script import upsample
+
+    try:
+        settings = UpsampleSettings.from_dict({**request.settings, "enabled": True})
+        seed = request.seed if request.seed >= 0 else random.randrange(2**32 - 1)
+        with host.gpu_lock():
+            result = upsample([request.prompt], settings, [seed], request.width, request.height)[0]
+    except Exception as exc:
+        status = _status_for(exc)
+        if status == 500:
+            host.report(f"Tagger: API upsampling failed: {error_text(exc)}")
+        raise HTTPException(status_code=status, detail=f"tagger: {error_text(exc)}") from None
+    return UpsampleResponse(prompt=result.prompt, original=result.original, new_tags=list(result.new_tags),
+                            model_input=result.model_input, seed=result.seed,
+                            timings={k: float(v) for k, v in result.timings.items()})
+
+
+def register_routes(demo: Any, app: Any) -> None:
+    """``on_app_started`` callback: add our routes to the FastAPI app (``demo`` may be None)."""
+    app.add_api_route(ROUTE, upsample_endpoint, methods=["POST"], response_model=UpsampleResponse,
+                      tags=["tagger"], summary="Upsample a prompt with a tag model")

@@ -1,0 +1,108 @@
+"""A typed facade over the WebUI's ``modules`` (only the Script base class and the callback registry
+are imported elsewhere, by ``script.py`` and ``__init__.py``).
+
+Covers AUTOMATIC1111 1.10 (gradio 3) and Forge/reForge (gradio 4 or 3): ``InputAccordion`` as a
+class or a factory, freeing VRAM, options, styles, the queue lock, the X/Y/Z script.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Callable, Iterator
+
+TAGGER_FOLDER = "tagger"
+
+
+def input_accordion(value: bool, *, label: str, elem_id: str) -> Any:
+    """The host's ``InputAccordion`` (a class in A1111, a factory in Forge); its value is the checkbox."""
+    from modules.ui_components import InputAccordion
+
+    return InputAccordion(value, label=label, elem_id=elem_id)
+
+
+def tool_button(value: str, *, elem_id: str) -> Any:
+    """A small icon button (the host's ``ToolButton``)."""
+    from modules.ui_components import ToolButton
+
+    return ToolButton(value=value, elem_id=elem_id)
+
+
+def default_models_dir() -> str:
+    """``<models_path>/tagger``."""
+    from modules import paths_internal
+
+    return os.path.join(paths_internal.models_path, TAGGER_FOLDER)
+
+
+def opt(key: str, default: Any = None) -> Any:
+    """A value from ``shared.opts``, or ``default`` when the option does not exist (yet)."""
+    from modules import shared
+
+    return getattr(shared.opts, key, default)
+
+
+def add_option(key: str, default: Any, label: str, component: Any = None, component_args: Any = None,
+               *, section: tuple[str, str], info: str = "", onchange: Callable[[], None] | None = None) -> None:
+    """Register one setting in the host's Settings page."""
+    from modules import shared
+
+    option = shared.OptionInfo(default, label, component, component_args, onchange=onchange, section=section)
+    if info:
+        option = option.info(info)
+    shared.opts.add_option(key, option)
+
+
+def host_cpu_forced(task: str = "tagger") -> bool:
+    """True when the user told the host to run ``task`` (or everything) on the CPU (``--use-cpu``)."""
+    from modules import devices
+
+    return str(devices.get_device_for(task)) == "cpu"
+
+
+def free_vram() -> None:
+    """Make room on the GPU before loading a tag model, like the built-in interrogator does."""
+    from modules import devices, lowvram
+
+    lowvram.send_everything_to_cpu()
+    devices.torch_gc()
+
+
+@contextlib.contextmanager
+def gpu_lock() -> Iterator[None]:
+    """Hold the host's queue lock (no generation runs on the GPU meanwhile)."""
+    from modules.call_queue import queue_lock
+
+    with queue_lock:
+        yield
+
+
+def report(message: str) -> None:
+    """Print ``message`` and the current exception's traceback the host's way."""
+    from modules import errors
+
+    errors.report(message, exc_info=True)
+
+
+def fix_seed(p: Any) -> None:
+    """Resolve ``p.seed == -1`` now (as the host would later)."""
+    from modules import processing
+
+    processing.fix_seed(p)
+
+
+def apply_negative_styles(negative_prompt: str, styles: list[str]) -> str:
+    """The negative prompt with the named styles applied, as the host applies them."""
+    from modules import shared
+
+    return shared.prompt_styles.apply_negative_styles_to_prompt(negative_prompt, styles)
+
+
+def xyz_grid_module() -> Any | None:
+    """The loaded module of the built-in X/Y/Z plot script, or None when it is absent."""
+    from modules import scripts
+
+    for data in scripts.scripts_data:
+        if data.script_class.__module__ in ("xyz_grid.py", "xy_grid.py") and hasattr(data.module, "AxisOption"):
+            return data.module
+    return None

@@ -1,0 +1,1 @@
+"""Builders of small, real-format model folders and files for tests and benches."""

@@ -1,0 +1,95 @@
+"""Start the host double with our extension loaded, the way the WebUI does, and run jobs.
+
+``start_webui()`` puts the double's ``modules`` on ``sys.path``, loads ``scripts/tagger.py`` and
+the X/Y/Z script with the host's loader, runs the settings/before-ui callbacks, builds both tabs
+(prompt, width, height, then the scripts' UI, as in modules/ui.py) inside ``gr.Blocks`` and calls
+``app_started`` with a FastAPI app.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HOST_DOUBLE = Path(__file__).resolve().parent
+ROOT = HOST_DOUBLE.parent.parent
+
+
+def install() -> None:
+    """Make ``import modules`` resolve to the double."""
+    if str(HOST_DOUBLE) not in sys.path:
+        sys.path.insert(0, str(HOST_DOUBLE))
+
+
+@dataclass
+class Tab:
+    name: str
+    runner: Any
+    prompt: Any
+    width: Any
+    height: Any
+
+    @property
+    def script(self) -> Any:
+        return self.runner.script("Tagger")
+
+    def paste_fields(self) -> list:
+        return [(self.prompt, "Prompt"), *self.runner.infotext_fields]
+
+    def script_args(self, ours: list[Any] | None = None) -> list[Any]:
+        """What the UI would submit: every input's current value, ours replaced by ``ours``."""
+        args = [getattr(c, "value", None) for c in self.runner.inputs]
+        args[0] = 0
+        if ours is not None:
+            script = self.script
+            args[script.args_from:script.args_from + len(ours)] = ours
+        return args
+
+
+@dataclass
+class WebUi:
+    demo: Any
+    app: Any
+    tabs: dict[str, Tab] = field(default_factory=dict)
+
+    def run(self, tab: str, ours: list[Any] | None = None, *, script_args: list[Any] | None = None, **kwargs):
+        """Run a whole job through ``processing.process_images``; returns (Processed, p)."""
+        from modules import processing
+
+        cls = processing.StableDiffusionProcessingTxt2Img if tab == "txt2img" else \
+            processing.StableDiffusionProcessingImg2Img
+        p = cls(**kwargs)
+        p.scripts = self.tabs[tab].runner
+        p.script_args = tuple(script_args if script_args is not None else self.tabs[tab].script_args(ours))
+        return processing.process_images(p), p
+
+
+def start_webui() -> WebUi:
+    install()
+    import gradio as gr
+    from fastapi import FastAPI
+    from modules import script_callbacks, scripts
+
+    scripts.load_scripts([
+        scripts.ScriptFile(str(ROOT), "tagger.py", str(ROOT / "scripts" / "tagger.py")),
+        scripts.ScriptFile(str(HOST_DOUBLE), "xyz_grid.py", str(HOST_DOUBLE / "scripts" / "xyz_grid.py")),
+    ])
+    script_callbacks.ui_settings_callback()
+    script_callbacks.before_ui_callback()
+    tabs = {}
+    with gr.Blocks() as demo:
+        for name, runner in (("txt2img", scripts.scripts_txt2img), ("img2img", scripts.scripts_img2img)):
+            scripts.scripts_current = runner
+            runner.initialize_scripts(is_img2img=name == "img2img")
+            prompt = gr.Textbox(value="", label="Prompt", elem_id=f"{name}_prompt")
+            width = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Width", elem_id=f"{name}_width")
+            height = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Height",
+                               elem_id=f"{name}_height")
+            runner.setup_ui()
+            tabs[name] = Tab(name, runner, prompt, width, height)
+        scripts.scripts_current = None
+    app = FastAPI()
+    script_callbacks.app_started_callback(demo, app)
+    return WebUi(demo, app, tabs)

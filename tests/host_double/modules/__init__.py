@@ -1,0 +1,1 @@
+"""Test double of the WebUI's ``modules`` package (only what the extension touches)."""

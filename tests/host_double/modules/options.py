@@ -1,0 +1,91 @@
+"""Double of modules/options.py: OptionInfo, options_section and the Options store."""
+
+from __future__ import annotations
+
+
+class OptionInfo:
+    def __init__(self, default=None, label="", component=None, component_args=None, onchange=None,
+                 section=None, refresh=None, comment_before="", comment_after="", infotext=None,
+                 restrict_api=False, category_id=None):
+        self.default = default
+        self.label = label
+        self.component = component
+        self.component_args = component_args
+        self.onchange = onchange
+        self.section = section
+        self.category_id = category_id
+        self.refresh = refresh
+        self.do_not_save = False
+        self.comment_before = comment_before
+        self.comment_after = comment_after
+        self.infotext = infotext
+        self.restrict_api = restrict_api
+
+    def info(self, info):
+        self.comment_after += f"<span class='info'>({info})</span>"
+        return self
+
+    def needs_reload_ui(self):
+        self.comment_after += " <span class='info'>(requires Reload UI)</span>"
+        return self
+
+    def needs_restart(self):
+        self.comment_after += " <span class='info'>(requires restart)</span>"
+        return self
+
+
+def options_section(section_identifier, options_dict):
+    for value in options_dict.values():
+        if len(section_identifier) == 2:
+            value.section = section_identifier
+        elif len(section_identifier) == 3:
+            value.section = section_identifier[0:2]
+            value.category_id = section_identifier[2]
+    return options_dict
+
+
+class Options:
+    """Holds option values; unknown names raise AttributeError like the host."""
+
+    def __init__(self, data_labels: dict[str, OptionInfo]):
+        object.__setattr__(self, "data_labels", data_labels)
+        object.__setattr__(self, "data", {k: v.default for k, v in data_labels.items()})
+
+    def __setattr__(self, key, value):
+        if key in self.data or key in self.data_labels:
+            self.data[key] = value
+            return
+        object.__setattr__(self, key, value)
+
+    def __getattr__(self, item):
+        data = object.__getattribute__(self, "data")
+        if item in data:
+            return data[item]
+        labels = object.__getattribute__(self, "data_labels")
+        if item in labels:
+            return labels[item].default
+        raise AttributeError(item)
+
+    def set(self, key, value, is_api=False, run_callbacks=True):
+        old = self.data.get(key, None)
+        if old == value:
+            return False
+        self.data[key] = value
+        option = self.data_labels[key]
+        if run_callbacks and option.onchange is not None:
+            option.onchange()
+        return True
+
+    def get_default(self, key):
+        info = self.data_labels.get(key)
+        return None if info is None else info.default
+
+    def add_option(self, key, info):
+        self.data_labels[key] = info
+        if key not in self.data and not info.do_not_save:
+            self.data[key] = info.default
+
+    def onchange(self, key, func, call=True):
+        self.data_labels[key].onchange = func
+        if call:
+            func()

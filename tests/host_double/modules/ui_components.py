@@ -1,0 +1,80 @@
+"""Double of modules/ui_components.py: ``ToolButton`` and ``InputAccordion``.
+
+On gradio 3 (A1111) ``InputAccordion`` is a class; on gradio 4 (Forge) it is a factory function
+around ``InputAccordionImpl``, as in each host. Its value is a hidden checkbox that follows the
+accordion's open state.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from modules import gradio_extensions  # noqa: F401  (the host imports it before any UI is built)
+
+GRADIO4 = int(gr.__version__.split(".")[0]) >= 4
+_JS = "js" if GRADIO4 else "_js"
+
+
+class FormComponent:
+    webui_do_not_create_gradio_pyi_thank_you = True
+
+    def get_expected_parent(self):
+        return gr.components.Form
+
+
+class ToolButton(FormComponent, gr.Button):
+    """Small button with a single emoji as text."""
+
+    def __init__(self, *args, **kwargs):
+        classes = kwargs.pop("elem_classes", [])
+        super().__init__(*args, elem_classes=["tool", *classes], **kwargs)
+
+    def get_block_name(self):
+        return "button"
+
+
+class InputAccordionImpl(gr.Checkbox):
+    """A gr.Accordion usable as an input: True when open."""
+
+    webui_do_not_create_gradio_pyi_thank_you = True
+    global_index = 0
+
+    def __init__(self, value=None, setup=False, **kwargs):
+        if not setup:
+            super().__init__(value=value, **kwargs)
+            return
+        self.accordion_id = kwargs.get("elem_id")
+        if self.accordion_id is None:
+            self.accordion_id = f"input-accordion-{InputAccordionImpl.global_index}"
+            InputAccordionImpl.global_index += 1
+        super().__init__(value=value, **{**kwargs, "elem_id": f"{self.accordion_id}-checkbox", "visible": False})
+        self.change(fn=None, inputs=[self],
+                    **{_JS: 'function(checked){ inputAccordionChecked("' + self.accordion_id + '", checked); }'})
+        self.accordion = gr.Accordion(**{**kwargs, "elem_id": self.accordion_id,
+                                         "label": kwargs.get("label", "Accordion"),
+                                         "elem_classes": ["input-accordion"], "open": value})
+
+    def extra(self):
+        return gr.Column(elem_id=self.accordion_id + "-extra", elem_classes="input-accordion-extra", min_width=0)
+
+    def __enter__(self):
+        self.accordion.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        self.accordion.__exit__(exc_type, exc_val, exc_tb)
+
+    def get_block_name(self):
+        return "checkbox"
+
+
+if GRADIO4:
+
+    def InputAccordion(value=None, **kwargs):  # noqa: N802  (Forge: a factory)
+        return InputAccordionImpl(value=value, setup=True, **kwargs)
+
+else:
+
+    class InputAccordion(InputAccordionImpl):  # A1111: a class
+        def __init__(self, value, **kwargs):
+            super().__init__(value=value, setup=True, **kwargs)

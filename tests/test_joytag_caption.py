@@ -1,0 +1,127 @@
+"""Batch captioning: one .txt per image, bad files fail alone, skip/append/overwrite, resume."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("torch")
+
+from lib_tagger.joytag.caption import caption_folder, find_images  # noqa: E402
+from lib_tagger.joytag.loader import JoyTagger  # noqa: E402
+from lib_tagger.joytag.postprocess import JoyTagOptions  # noqa: E402
+from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
+
+OPTIONS = JoyTagOptions(threshold=0.5, top_k=8)
+
+
+@pytest.fixture(scope="module")
+def tagger(tmp_path_factory):
+    folder = save_joytag_checkpoint(tmp_path_factory.mktemp("jt"), tiny=True)
+    tagger = JoyTagger.load(str(folder), device="cpu")
+    yield tagger
+    tagger.close()
+
+
+def _noise(seed: int, size=(40, 30), mode="RGB") -> Image.Image:
+    array = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(array, "RGB").convert(mode)
+
+
+def make_folder(root):
+    root.mkdir(exist_ok=True)
+    _noise(1).save(root / "a.png")
+    _noise(2).save(root / "b.jpg")
+    _noise(3, mode="RGBA").save(root / "c.webp")
+    _noise(4, mode="P").save(root / "d.gif")
+    _noise(5, size=(1, 1)).save(root / "e.bmp")
+    (root / "broken.png").write_text("this is text")
+    buffer = io.BytesIO()
+    _noise(6, size=(64, 64)).save(buffer, "PNG")
+    (root / "cut.png").write_bytes(buffer.getvalue()[:200])
+    (root / "notes.txt").write_text("not an image")
+    sub = root / "sub"
+    sub.mkdir(exist_ok=True)
+    _noise(7).save(sub / "deep.tiff")
+    return root
+
+
+def test_batch_continues_past_bad_files_and_reports_them(tmp_path, tagger):
+    folder = make_folder(tmp_path / "imgs")
+    calls = []
+    report = caption_folder(folder, OPTIONS, tagger, batch_size=2, progress=lambda *a: calls.append(a))
+    assert sorted(p.name for p in report.written) == ["a.png", "b.jpg", "c.webp", "d.gif", "e.bmp"]
+    reasons = dict((p.name, r) for p, r in report.failed)
+    assert set(reasons) == {"broken.png", "cut.png"}
+    assert "not an image" in reasons["broken.png"] and "truncated or corrupt" in reasons["cut.png"]
+    for name in ("a", "b", "c", "d", "e"):
+        caption = (folder / f"{name}.txt").read_text(encoding="utf-8")
+        assert caption.endswith("\n") and 1 <= len(caption.strip().split(", ")) <= 8
+    expected = tagger.interrogate(Image.open(folder / "a.png"), OPTIONS)
+    assert (folder / "a.txt").read_text(encoding="utf-8") == expected + "\n"
+    assert [c[0] for c in calls] == list(range(1, 8)) and all(c[1] == 7 for c in calls)
+    assert not (folder / "sub" / "deep.txt").exists()
+    assert "2 failed" in report.summary() and "broken.png" in report.summary()
+
+
+def test_skip_resumes_and_overwrite_and_append(tmp_path, tagger):
+    folder = make_folder(tmp_path / "imgs")
+    (folder / "a.txt").write_text("my tag")
+    first = caption_folder(folder, OPTIONS, tagger, recursive=True, progress=lambda *a: None)
+    assert [p.name for p in first.skipped] == ["a.png"]
+    assert (folder / "a.txt").read_text() == "my tag"
+    assert (folder / "sub" / "deep.txt").is_file()
+    again = caption_folder(folder, OPTIONS, tagger, recursive=True, progress=lambda *a: None)
+    assert again.written == [] and len(again.skipped) == 6 and len(again.failed) == 2
+
+    appended = caption_folder(folder, OPTIONS, tagger, existing="append", progress=lambda *a: None)
+    assert len(appended.written) == 5
+    text = (folder / "a.txt").read_text().strip()
+    fresh = tagger.interrogate(Image.open(folder / "a.png"), OPTIONS)
+    assert text == "my tag, " + fresh
+    caption_folder(folder, OPTIONS, tagger, existing="append", progress=lambda *a: None)
+    assert (folder / "a.txt").read_text().strip() == text  # appending twice adds nothing new
+
+    caption_folder(folder, OPTIONS, tagger, existing="overwrite", progress=lambda *a: None)
+    assert (folder / "a.txt").read_text().strip() == fresh
+
+
+def test_images_sharing_a_caption_name_fail_alone(tmp_path, tagger):
+    _noise(1).save(tmp_path / "x.png")
+    _noise(2).save(tmp_path / "x.jpg")
+    report = caption_folder(tmp_path, OPTIONS, tagger, progress=lambda *a: None)
+    assert [p.name for p in report.written] == ["x.jpg"]
+    assert report.failed[0][0].name == "x.png" and "x.txt" in report.failed[0][1]
+
+
+def test_should_stop_ends_between_batches(tmp_path, tagger):
+    for i in range(5):
+        _noise(i).save(tmp_path / f"{i}.png")
+    report = caption_folder(tmp_path, OPTIONS, tagger, batch_size=2, progress=lambda *a: None,
+                            should_stop=lambda: True)
+    assert report.stopped and len(report.written) == 2
+
+
+def test_console_progress_without_callback(tmp_path, tagger, capsys):
+    _noise(1).save(tmp_path / "one.png")
+    report = caption_folder(tmp_path, OPTIONS, tagger)
+    assert len(report.written) == 1
+    assert "JoyTag captions" in capsys.readouterr().err
+
+
+def test_bad_arguments(tmp_path, tagger):
+    with pytest.raises(NotADirectoryError, match="nope"):
+        caption_folder(tmp_path / "nope", OPTIONS, tagger)
+    with pytest.raises(ValueError, match="existing"):
+        caption_folder(tmp_path, OPTIONS, tagger, existing="merge")
+
+
+def test_find_images_filters_extensions(tmp_path):
+    make_folder(tmp_path)
+    (tmp_path / "UPPER.PNG").write_bytes((tmp_path / "a.png").read_bytes())
+    found = [p.name for p in find_images(tmp_path)]
+    assert "notes.txt" not in found and "UPPER.PNG" in found and "deep.tiff" not in found
+    assert "deep.tiff" in [p.name for p in find_images(tmp_path, recursive=True)]

@@ -1,0 +1,318 @@
+"""The llama.cpp backend on tiny random-weight DanTagGen-style GGUF files written by the factory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+pytest.importorskip("gguf", reason="the gguf package (test dependency) is not installed")
+
+from lib_tagger.generate.base import ModelLoadError, SamplingParams  # noqa: E402
+from lib_tagger.generate.llama_cpp_backend import (  # noqa: E402
+    _GGML_BLOCKS,
+    LlamaCppGenerator,
+    read_gguf_header,
+)
+from tests.factories.gguf_models import (  # noqa: E402
+    SPECIAL_TOKENS,
+    build_vocab,
+    dantaggen_prompt,
+    tiny_spec,
+    token_ids,
+    write_llama_gguf,
+)
+
+PROMPT = dantaggen_prompt("1girl, solo, long hair")
+NO_EOS = {"</s>": -30.0}  # keeps random models from stopping early where a test counts tokens
+SAMPLE = SamplingParams(temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gguf")
+    specs = {
+        "f16": tiny_spec(tensor_type="f16", token_bias=NO_EOS),
+        "q8_0": tiny_spec(tensor_type="q8_0", token_bias=NO_EOS),
+        "user_defined": tiny_spec(special_type="user_defined"),
+        "solo": tiny_spec(token_bias={"▁solo": 6.0, ",": 3.0, **NO_EOS},
+                          transitions={"▁solo": {",": 4.0}, ",": {"▁solo": 4.0}}),
+        "eos": tiny_spec(token_bias={"</s>": 30.0}),
+        "some_eos": tiny_spec(token_bias={"</s>": 6.5}),
+        "short_context": tiny_spec(context=128, token_bias=NO_EOS),
+    }
+    return {name: (write_llama_gguf(folder / f"{name}.gguf", spec), spec) for name, spec in specs.items()}
+
+
+@pytest.fixture(scope="module")
+def q8(files):
+    gen = LlamaCppGenerator.load(files["q8_0"][0], n_gpu_layers=0)
+    yield gen
+    gen.close()
+
+
+@pytest.fixture(scope="module")
+def solo(files):
+    gen = LlamaCppGenerator.load(files["solo"][0], n_gpu_layers=0)
+    yield gen
+    gen.close()
+
+
+def _ascii(text: str) -> str:
+    return "".join(ch for ch in text if ord(ch) < 128)
+
+
+@pytest.mark.parametrize("kind", ["f16", "q8_0"])
+def test_loads_and_generates_text_with_per_token_pieces(files, kind):
+    path, spec = files[kind]
+    gen = LlamaCppGenerator.load(path, n_gpu_layers=0)
+    try:
+        [out] = gen.generate([PROMPT], SAMPLE, [7])
+    finally:
+        gen.close()
+    pieces, _, _ = build_vocab(spec)
+    assert len(out.token_ids) == SAMPLE.max_new_tokens
+    assert len(out.pieces) == len(out.token_ids)
+    assert out.prompt_tokens > 20 and out.seconds > 0
+    for token, piece in zip(out.token_ids, out.pieces):
+        if not pieces[token].startswith("<0x"):  # byte tokens may be half a character on their own
+            assert piece == pieces[token].replace("▁", " ")
+    # The text is the pieces joined (characters made of several byte tokens aside).
+    assert _ascii(out.text) == _ascii("".join(out.pieces))
+
+
+def test_header_is_read_without_loading(files):
+    path, spec = files["q8_0"]
+    header = read_gguf_header(path)
+    assert header.architecture == "llama"
+    assert header.context_length == spec.context
+    assert header.n_tensors == 3 + 9 * spec.layers
+    assert 0 < header.data_bytes < path.stat().st_size
+
+
+def test_block_size_table_agrees_with_the_gguf_package():
+    from gguf.constants import GGML_QUANT_SIZES
+
+    shared = {int(t): size for t, size in GGML_QUANT_SIZES.items() if int(t) in _GGML_BLOCKS}
+    assert len(shared) >= 25
+    assert all(_GGML_BLOCKS[t] == size for t, size in shared.items())
+
+
+@pytest.mark.parametrize("kind", ["q8_0", "user_defined"])
+def test_prompt_specials_stay_single_tokens_and_bos_comes_once(files, kind):
+    path, spec = files[kind]
+    gen = LlamaCppGenerator.load(path, n_gpu_layers=0)
+    try:
+        ids = gen.tokenize_prompt(PROMPT)
+        twice = gen.tokenize_prompt("<s>" + PROMPT)
+    finally:
+        gen.close()
+    empty, input_end, short = token_ids(spec, ["<|empty|>", "<|input_end|>", "<|short|>"])
+    assert ids[0] == 1 and ids.count(1) == 1
+    assert ids.count(empty) == 3 and ids.count(short) == 1
+    assert ids[-1] == input_end
+    assert twice[0] == 1 and twice.count(1) == 1
+    assert set(token_ids(spec, list(SPECIAL_TOKENS))) <= set(range(len(build_vocab(spec)[0])))
+
+
+def test_same_seed_repeats_and_different_seeds_differ(q8):
+    first = q8.generate([PROMPT, PROMPT, PROMPT], SAMPLE, [11, 11, 12])
+    again = q8.generate([PROMPT], SAMPLE, [11])
+    assert first[0].token_ids == first[1].token_ids == again[0].token_ids
+    assert first[0].text == again[0].text
+    assert first[2].token_ids != first[0].token_ids
+
+
+def test_greedy_ignores_the_seed(q8):
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=12)
+    a, b = q8.generate([PROMPT, PROMPT], greedy, [1, 2])
+    assert a.token_ids == b.token_ids and len(a.token_ids) == 12
+
+
+@pytest.mark.parametrize("max_new", [0, 1, 7, 40])
+def test_max_new_tokens_is_honoured(q8, max_new):
+    [out] = q8.generate([PROMPT], SamplingParams(max_new_tokens=max_new), [3])
+    assert len(out.token_ids) == max_new == len(out.pieces)
+    if max_new == 0:
+        assert out.text == ""
+
+
+def test_stops_at_eos_and_leaves_it_out(files):
+    gen = LlamaCppGenerator.load(files["eos"][0], n_gpu_layers=0)
+    try:
+        [out] = gen.generate([PROMPT], SamplingParams(max_new_tokens=30), [5])
+    finally:
+        gen.close()
+    assert out.token_ids == [] and out.text == "" and out.pieces == []
+
+    gen = LlamaCppGenerator.load(files["some_eos"][0], n_gpu_layers=0)
+    try:
+        outs = gen.generate([PROMPT] * 6, SamplingParams(max_new_tokens=60), list(range(6)))
+    finally:
+        gen.close()
+    lengths = [len(o.token_ids) for o in outs]
+    assert min(lengths) < 60  # eos (p ~ 0.5 per step) ended some early
+    assert all(2 not in o.token_ids for o in outs)
+
+
+def test_a_banned_token_never_appears_though_the_model_prefers_it(solo, files):
+    spec = files["solo"][1]
+    [solo_id] = token_ids(spec, ["▁solo"])
+    params = SamplingParams(max_new_tokens=40)
+    free = solo.generate([PROMPT] * 3, params, [1, 2, 3])
+    assert sum(o.token_ids.count(solo_id) for o in free) > 40  # ~70% of 120 tokens without the ban
+    banned = solo.generate([PROMPT] * 3, params, [1, 2, 3], banned_next=lambda ids: {solo_id})
+    assert all(solo_id not in o.token_ids and len(o.token_ids) == 40 for o in banned)
+    greedy = solo.generate([PROMPT], SamplingParams(temperature=0, max_new_tokens=10), [1],
+                           banned_next=lambda ids: {solo_id})
+    assert solo_id not in greedy[0].token_ids
+
+
+def test_ban_sees_only_the_generated_tokens_and_can_ban_sequences(solo, files):
+    spec = files["solo"][1]
+    solo_id, comma_id = token_ids(spec, ["▁solo", ","])
+    seen: list[list[int]] = []
+
+    def no_comma_after_solo(generated):
+        seen.append(list(generated))
+        return {comma_id} if generated and generated[-1] == solo_id else set()
+
+    [out] = solo.generate([PROMPT], SamplingParams(max_new_tokens=30), [4], banned_next=no_comma_after_solo)
+    assert [len(s) for s in seen] == list(range(30))
+    assert seen[-1] == out.token_ids[:-1]
+    pairs = list(zip(out.token_ids, out.token_ids[1:]))
+    assert (solo_id, comma_id) not in pairs
+    assert out.token_ids.count(solo_id) > 5
+
+
+def _tags(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def test_banned_tags_in_the_params_are_compiled_against_the_vocabulary(solo, files):
+    pytest.importorskip("lib_tagger.generate.bans", reason="lib_tagger.generate.bans is not written yet")
+    solo_id, comma_id = token_ids(files["solo"][1], ["▁solo", ","])
+    free = solo.generate([PROMPT] * 3, SamplingParams(max_new_tokens=40), [1, 2, 3])
+    assert sum(_tags(o.text).count("solo") for o in free) >= 3
+    outs = solo.generate([PROMPT] * 3, SamplingParams(max_new_tokens=40, banned_tags=("solo",)), [1, 2, 3])
+    for out in outs:
+        assert "solo" not in _tags(out.text)
+        assert out.token_ids[0] != solo_id  # no tag may start with it ...
+        assert (comma_id, solo_id) not in set(zip(out.token_ids, out.token_ids[1:]))  # ... nor follow ","
+        assert len(out.token_ids) == 40
+
+
+def test_context_grows_for_long_requests_and_is_capped_by_the_model(files):
+    gen = LlamaCppGenerator.load(files["short_context"][0], n_gpu_layers=0, n_ctx=64)
+    try:
+        assert gen.n_ctx == 64 and gen.n_ctx_train == 128
+        [out] = gen.generate([PROMPT], SamplingParams(max_new_tokens=40), [1])
+        assert len(out.token_ids) == 40 and gen.n_ctx >= out.prompt_tokens + 40
+        [capped] = gen.generate([PROMPT], SamplingParams(max_new_tokens=500), [1])
+        assert len(capped.token_ids) == 128 - capped.prompt_tokens and gen.n_ctx == 128
+        with pytest.raises(ValueError, match="at most 128"):
+            gen.generate([dantaggen_prompt(", ".join(["long hair"] * 60))], SAMPLE, [1])
+    finally:
+        gen.close()
+
+
+def test_close_frees_and_later_use_is_a_clear_error(files):
+    gen = LlamaCppGenerator.load(files["f16"][0], n_gpu_layers=0)
+    gen.close()
+    gen.close()
+    with pytest.raises(RuntimeError, match=r"f16\.gguf was closed"):
+        gen.generate([PROMPT], SAMPLE, [1])
+    with pytest.raises(RuntimeError, match="closed"):
+        gen.tokenize_prompt(PROMPT)
+
+
+def test_prompt_and_seed_counts_must_match(q8):
+    with pytest.raises(ValueError, match="2 prompts but 1 seeds"):
+        q8.generate([PROMPT, PROMPT], SAMPLE, [1])
+
+
+def test_gpu_offload_is_asked_for_only_when_the_build_supports_it(files, monkeypatch):
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
+    gen = LlamaCppGenerator.load(files["f16"][0])
+    assert not gen.gpu_offload
+    gen.close()
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
+    gen = LlamaCppGenerator.load(files["f16"][0])
+    try:
+        assert gen.gpu_offload
+        assert len(gen.generate([PROMPT], SAMPLE, [1])[0].token_ids) == SAMPLE.max_new_tokens
+    finally:
+        gen.close()
+
+
+def test_loading_and_generating_print_nothing(files, capfd):
+    gen = LlamaCppGenerator.load(files["f16"][0], n_gpu_layers=0)
+    gen.generate([PROMPT], SAMPLE, [1])
+    gen.close()
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def _bad_files(folder, good):
+    data = good.read_bytes()
+    cases = {
+        "missing": None,
+        "empty": b"",
+        "not_gguf": b"this is a text file, not a model\n" * 10,
+        "truncated": data[: len(data) - 1000],
+        "header_cut": data[:200],
+        "bad_version": data[:4] + (99).to_bytes(4, "little") + data[8:],
+    }
+    # Nonsense in the value-type field of the first key/value pair (after its key's length and text).
+    type_at = 32 + int.from_bytes(data[24:32], "little")
+    cases["corrupt_value_type"] = data[:type_at] + (77).to_bytes(4, "little") + data[type_at + 4:]
+    paths = {}
+    for name, content in cases.items():
+        path = folder / f"{name}.gguf"
+        if content is not None:
+            path.write_bytes(content)
+        paths[name] = path
+    return paths
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "empty", "not_gguf", "truncated", "header_cut", "bad_version", "corrupt_value_type"]
+)
+def test_bad_files_raise_model_load_error_naming_the_file(files, tmp_path, case):
+    path = _bad_files(tmp_path, files["f16"][0])[case]
+    with pytest.raises(ModelLoadError) as info:
+        LlamaCppGenerator.load(path, n_gpu_layers=0)
+    assert str(path) in str(info.value)
+
+
+def test_a_gguf_llama_cpp_rejects_is_a_model_load_error(tmp_path):
+    import numpy as np
+    from gguf import GGUFWriter
+
+    path = tmp_path / "unknown_arch.gguf"
+    writer = GGUFWriter(str(path), "not-a-llama")
+    writer.add_tensor("weight", np.zeros((4, 4), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelLoadError, match="llama.cpp could not load .*unknown_arch.gguf"):
+        LlamaCppGenerator.load(path, n_gpu_layers=0)
+
+
+def test_importing_the_backend_loads_no_heavy_library():
+    code = ("import sys, lib_tagger.generate.llama_cpp_backend; "
+            "print(sorted(m for m in ('llama_cpp', 'torch', 'numpy') if m in sys.modules))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_seeds_are_taken_modulo_2_32_and_never_mean_random(q8):
+    a, b, c, d = q8.generate([PROMPT] * 4, SAMPLE, [5, 5 + 2**32, -1, -1])
+    assert a.token_ids == b.token_ids
+    assert c.token_ids == d.token_ids  # 0xFFFFFFFF would be llama.cpp's "pick a random seed"

@@ -1,0 +1,151 @@
+"""The HTTP side: ``alwayson_scripts`` args (positional and one dict of named settings) and the
+``POST /tagger/v1/upsample`` route."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from lib_tagger.settings import UpsampleSettings
+from tests.host_double.harness import start_webui
+from tests.test_webui_jobs import RecordingPipeline
+
+
+@pytest.fixture(scope="module")
+def webui():
+    return start_webui()
+
+
+@pytest.fixture
+def pipeline(monkeypatch):
+    from tagger_webui import script
+
+    fake = RecordingPipeline()
+    monkeypatch.setattr(script, "upsample", fake)
+    return fake
+
+
+def api_args(webui, tab: str, alwayson: dict) -> list:
+    from modules.api import api
+
+    runner = webui.tabs[tab].runner
+    return api.init_script_args(alwayson, api.init_default_script_args(runner), runner)
+
+
+def test_default_args_come_from_calling_ui_again_and_are_disabled(webui, pipeline):
+    args = api_args(webui, "txt2img", {})
+    processed, _ = webui.run("txt2img", script_args=args, prompt="1girl", seed=1)
+    assert processed.images[0].prompt == "1girl"
+    assert pipeline.calls == []
+
+
+def test_positional_args_in_field_order_short_list_keeps_defaults(webui, pipeline):
+    args = api_args(webui, "txt2img", {"TAGGER": {"args": [True, "dantaggen-beta", "short"]}})
+    processed, _ = webui.run("txt2img", script_args=args, prompt="1girl", seed=4)
+    used = pipeline.calls[0]["settings"]
+    assert (used.model, used.length, used.rating, used.timing) == ("dantaggen-beta", "short", "auto", "per_image")
+    assert processed.images[0].prompt == "1girl, tag_4"
+
+
+def test_one_dict_of_named_settings(webui, pipeline):
+    args = api_args(webui, "img2img", {"tagger": {"args": [{"length": "very_short", "seed_mode": "fixed",
+                                                            "seed": 9, "top_k": 20}]}})
+    processed, _ = webui.run("img2img", script_args=args, prompt="1girl", seed=4, batch_size=2)
+    used = pipeline.calls[0]["settings"]
+    assert used.enabled and used.length == "very_short" and used.top_k == 20
+    assert [img.prompt for img in processed.images] == ["1girl, tag_9", "1girl, tag_10"]
+
+
+def test_a_named_dict_with_an_unknown_key_is_reported_not_run(webui, pipeline, capsys):
+    args = api_args(webui, "txt2img", {"tagger": {"args": [{"lenght": "short"}]}})
+    processed, _ = webui.run("txt2img", script_args=args, prompt="1girl", seed=4)
+    assert processed.images[0].prompt == "1girl"
+    assert "unknown setting(s): lenght" in capsys.readouterr().err
+
+
+class Client:
+    """Requests straight into the ASGI app (the installed starlette TestClient and httpx disagree)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def post(self, path: str, json: dict) -> httpx.Response:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.post(path, json=json)
+
+        return asyncio.run(send())
+
+
+@pytest.fixture
+def client(webui):
+    return Client(webui.app)
+
+
+def test_route_returns_prompt_tags_input_and_timings(client, pipeline):
+    response = client.post("/tagger/v1/upsample", json={"prompt": "1girl", "settings": {"length": "short"},
+                                                         "width": 832, "height": 1216, "seed": 5})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"prompt": "1girl, tag_5", "original": "1girl", "new_tags": ["tag_5"],
+                               "model_input": "<1girl>", "seed": 5, "timings": {"total": 0.01}}
+    call = pipeline.calls[0]
+    assert call["size"] == (832, 1216) and call["settings"].length == "short" and call["settings"].enabled
+
+
+def test_route_random_seed_when_minus_one(client, pipeline):
+    response = client.post("/tagger/v1/upsample", json={"prompt": "1girl"})
+    assert response.status_code == 200
+    assert 0 <= response.json()["seed"] < 2**32
+    assert pipeline.calls[0]["seeds"] == [response.json()["seed"]]
+
+
+@pytest.mark.parametrize(("body", "status", "needle"), [
+    ({"prompt": "x", "settings": {"length": "huge"}}, 422, "length"),
+    ({"prompt": "x", "settings": {"colour": 1}}, 422, "unknown setting(s): colour"),
+    ({"prompt": "x", "width": 0}, 422, "width"),
+    ({"settings": {}}, 422, "prompt"),
+])
+def test_route_rejects_bad_input_with_a_clear_4xx(client, pipeline, body, status, needle):
+    response = client.post("/tagger/v1/upsample", json=body)
+    assert response.status_code == status
+    assert needle in response.text
+
+
+def test_route_unknown_model_is_404_and_names_it(client):
+    response = client.post("/tagger/v1/upsample", json={"prompt": "x", "settings": {"model": "no-such-model"}})
+    assert response.status_code == 404
+    assert "no-such-model" in response.json()["detail"]
+
+
+def test_route_missing_model_path_is_404(client, tmp_path):
+    missing = tmp_path / "gone"
+    response = client.post("/tagger/v1/upsample", json={"prompt": "x", "settings": {"model": str(missing)}})
+    assert response.status_code == 404
+    assert str(missing) in response.json()["detail"]
+
+
+def test_route_backend_crash_is_500_with_the_reason(client, monkeypatch, capsys):
+    from tagger_webui import script
+
+    monkeypatch.setattr(script, "upsample", RecordingPipeline(RuntimeError("CUDA out of memory")))
+    response = client.post("/tagger/v1/upsample", json={"prompt": "x"})
+    assert response.status_code == 500
+    assert "CUDA out of memory" in response.json()["detail"]
+    assert "Tagger: API upsampling failed" in capsys.readouterr().err
+
+
+def test_route_works_without_the_gradio_demo(tmp_path):
+    from fastapi import FastAPI
+
+    from tagger_webui import api
+
+    app = FastAPI()
+    api.register_routes(None, app)  # --nowebui: demo is None
+    assert api.ROUTE in {route.path for route in app.routes}
+
+
+def test_settings_default_equals_ui_default():
+    assert UpsampleSettings().enabled is False

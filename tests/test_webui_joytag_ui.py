@@ -1,0 +1,325 @@
+"""JoyTag in img2img: settings, the button handler, the capture/wiring of host components, the batch panel.
+
+A tiny random-weight checkpoint in the released layout stands in for JoyTag; expected tags are computed
+through a separately loaded ``JoyTagger`` so the UI path is checked against the core's own answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+
+from lib_tagger.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
+from lib_tagger.joytag.postprocess import JoyTagOptions, OptionsError, format_tags, select_tags  # noqa: E402
+from tagger_webui import joytag_ui  # noqa: E402
+from tagger_webui.joytag_ui import JoyTagService, JoyTagSettings, JoyTagUiError  # noqa: E402
+from tests.browser.pages import img2img_page  # noqa: E402
+from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
+
+UPDATE_TYPES = ("update", "generic_update")
+
+
+def is_no_change(value) -> bool:
+    return isinstance(value, dict) and value.get("__type__") in UPDATE_TYPES and len(value) == 1
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return save_joytag_checkpoint(tmp_path_factory.mktemp("joytag"), num_blocks=1, tiny=True, seed=3)
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint):
+    """An independent tagger on the same files: the expected answers."""
+    import torch
+
+    torch.manual_seed(0)
+    tagger = JoyTagger.load(str(checkpoint), device="cpu")
+    yield tagger
+    tagger.close()
+
+
+@pytest.fixture
+def options(checkpoint):
+    """WebUI options as a dict; the process-wide service reads them on every click."""
+    values = {"tagger_joytag_model": str(checkpoint), "tagger_joytag_device": "cpu", "tagger_joytag_top_k": 5}
+    joytag_ui.configure(lambda key, default: values.get(key, default))
+    yield values
+    joytag_ui.configure()
+    unload_joytagger()
+
+
+def picture(seed: int, size=(96, 64)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
+
+
+def expected_text(reference, image, **overrides) -> str:
+    opts = JoyTagOptions(**{"top_k": 5, **overrides})
+    return format_tags(select_tags(reference.tag_images([image])[0], opts), opts)
+
+
+# ---------------------------------------------------------------------------- settings
+def test_settings_from_options_defaults_match_the_core():
+    settings = joytag_ui.settings_from_options(lambda key, default: default, models_dir="/m")
+    assert settings == JoyTagSettings(models_dir="/m")
+    assert settings.options == JoyTagOptions()
+
+
+def test_settings_from_options_reads_every_key():
+    values = {
+        "tagger_joytag_prompt_mode": "append",
+        "tagger_joytag_threshold": 0.7,
+        "tagger_joytag_top_k": 3,
+        "tagger_joytag_exclude": "a, b_*",
+        "tagger_joytag_always_add": "1girl",
+        "tagger_joytag_sort": "alphabetical",
+        "tagger_joytag_weighted": True,
+        "tagger_joytag_keep_loaded": False,
+        "tagger_joytag_model": " /x/joytag ",
+        "tagger_joytag_batch_size": 2,
+    }
+    settings = joytag_ui.settings_from_options(lambda key, default: values.get(key, default))
+    assert (settings.prompt_mode, settings.keep_loaded, settings.source, settings.batch_size) == (
+        "append",
+        False,
+        "/x/joytag",
+        2,
+    )
+    assert settings.options == JoyTagOptions(
+        threshold=0.7,
+        top_k=3,
+        exclude=("a", "b_*"),
+        always_add=("1girl",),
+        sort="alphabetical",
+        weighted=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error", "names"),
+    [
+        ("tagger_joytag_prompt_mode", "prepend", JoyTagUiError, "tagger_joytag_prompt_mode"),
+        ("tagger_joytag_batch_size", 0, JoyTagUiError, "tagger_joytag_batch_size"),
+        ("tagger_joytag_threshold", 1.5, OptionsError, "threshold"),
+        ("tagger_joytag_sort", "random", OptionsError, "sort"),
+    ],
+)
+def test_bad_setting_names_the_field(key, value, error, names):
+    with pytest.raises(error, match=names):
+        joytag_ui.settings_from_options(lambda k, default: value if k == key else default)
+
+
+# ---------------------------------------------------------------------------- pure helpers
+def test_pick_image_per_tab():
+    a, b, c = picture(1), picture(2), picture(3)
+    images = [a, None, {"image": b, "mask": picture(9)}, None, np.asarray(c)]
+    assert joytag_ui.pick_image(0, images) is a
+    assert joytag_ui.pick_image(2.0, images) is b  # gradio 3 sends numbers as floats
+    assert np.array_equal(np.asarray(joytag_ui.pick_image("4", images)), np.asarray(c))
+    with pytest.raises(JoyTagUiError, match="no image in the 'Sketch' tab"):
+        joytag_ui.pick_image(1, images)
+    with pytest.raises(JoyTagUiError, match="no image in the 'Inpaint' tab"):
+        joytag_ui.pick_image(2, [None, None, {"image": None, "mask": None}, None, None])
+    with pytest.raises(JoyTagUiError, match="Batch tab has no single image"):
+        joytag_ui.pick_image(5, images)
+    for bad in (6, -1, "x", None):
+        with pytest.raises(JoyTagUiError, match="unknown img2img tab"):
+            joytag_ui.pick_image(bad, images)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "mode", "result"),
+    [
+        ("old, prompt", "replace", "cat, dog"),
+        ("old, prompt", "append", "old, prompt, cat, dog"),
+        ("old, prompt,  \n", "append", "old, prompt, cat, dog"),
+        ("   ", "append", "cat, dog"),
+        (None, "append", "cat, dog"),
+    ],
+)
+def test_merge_prompt(prompt, mode, result):
+    assert joytag_ui.merge_prompt(prompt, "cat, dog", mode) == result
+
+
+def test_merge_prompt_rejects_unknown_mode():
+    with pytest.raises(JoyTagUiError, match="tagger_joytag_prompt_mode"):
+        joytag_ui.merge_prompt("a", "b", "insert")
+
+
+# ---------------------------------------------------------------------------- the button handler
+def test_button_replaces_then_appends(options, reference):
+    first, second = picture(11), picture(12)
+    expected_first = expected_text(reference, first)
+    assert expected_first and expected_first.count(", ") == 4
+    assert joytag_ui.interrogate_to_prompt(0, "my prompt", first, None, None, None, None) == expected_first
+
+    options["tagger_joytag_prompt_mode"] = "append"
+    result = joytag_ui.interrogate_to_prompt(4, "my prompt,", None, None, None, None, second)
+    assert result == "my prompt, " + expected_text(reference, second)
+
+
+def test_button_applies_tag_options(options, reference):
+    image = picture(13)
+    options.update(tagger_joytag_weighted=True, tagger_joytag_always_add="masterpiece")
+    text = joytag_ui.interrogate_to_prompt(0, "", image, None, None, None, None)
+    assert text == expected_text(reference, image, weighted=True, always_add=("masterpiece",))
+    assert text.startswith("masterpiece, (")
+
+
+def test_button_keeps_prompt_and_warns_without_image(options):
+    with pytest.warns(UserWarning, match="no image in the 'Inpaint sketch' tab"):
+        result = joytag_ui.interrogate_to_prompt(3, "keep me", picture(1), None, None, None, None)
+    assert is_no_change(result)
+
+
+def test_button_keeps_prompt_and_warns_when_model_is_missing(options, tmp_path):
+    options["tagger_joytag_model"] = str(tmp_path / "nowhere")
+    with pytest.warns(UserWarning, match="JoyTag failed: .*nowhere"):
+        result = joytag_ui.interrogate_to_prompt(0, "keep me", picture(1), None, None, None, None)
+    assert is_no_change(result)
+
+
+def test_button_keeps_prompt_when_no_tag_passes(options, tmp_path):
+    options.update(tagger_joytag_threshold=1.0, tagger_joytag_top_k=0)
+    with pytest.warns(UserWarning, match="no tag scored above the threshold 1.0"):
+        result = joytag_ui.interrogate_to_prompt(0, "keep me", picture(1), None, None, None, None)
+    assert is_no_change(result)
+
+
+def test_service_frees_memory_first_holds_the_lock_and_unloads_when_asked(checkpoint, reference):
+    from contextlib import contextmanager
+
+    from lib_tagger.joytag import loader
+
+    events = []
+
+    @contextmanager
+    def gpu_lock():
+        events.append("lock")
+        yield
+        events.append("unlock")
+
+    def free_memory():
+        events.append("free")
+        assert loader._cached is None or loader._cached[1].loaded  # nothing is half-loaded yet
+
+    unload_joytagger()
+    settings = JoyTagSettings(
+        source=str(checkpoint), device="cpu", keep_loaded=False, options=JoyTagOptions(top_k=5)
+    )
+    service = JoyTagService(lambda: settings, free_memory, gpu_lock)
+    image = picture(21)
+    selected, text = service.tag(image)
+    assert events == ["lock", "free", "unlock"]
+    assert text == expected_text(reference, image) and len(selected) == 5
+    assert all(0.0 <= score <= 1.0 for _, score in selected)
+    assert unload_joytagger() is False  # keep_loaded=False already freed it
+
+    kept = JoyTagService(lambda: JoyTagSettings(source=str(checkpoint), device="cpu"))
+    kept.tag(image)
+    assert kept.unload() == ["joytag"]
+    assert kept.unload() == []
+
+
+# ---------------------------------------------------------------------------- capture and wiring
+def _dependency(demo, button):
+    for dependency in demo.config["dependencies"]:
+        if button._id in dependency["targets"] or any(
+            isinstance(target, list | tuple) and target[0] == button._id for target in dependency["targets"]
+        ):
+            return dependency
+    raise AssertionError("the JoyTag button is not wired")
+
+
+def _by_elem_id(demo, elem_id):
+    found = [block for block in demo.blocks.values() if getattr(block, "elem_id", None) == elem_id]
+    assert len(found) == 1, f"{len(found)} blocks with elem_id {elem_id}"
+    return found[0]
+
+
+def _our_button(page):
+    ids = [child.elem_id for child in page.tools_row.children]
+    assert ids[:3] == ["interrogate", "deepbooru", joytag_ui.BUTTON_ELEM_ID]
+    return page.tools_row.children[2], _by_elem_id(page.demo, joytag_ui.TAB_INDEX_ELEM_ID)
+
+
+def test_button_lands_after_deepbooru_and_is_wired_to_every_image():
+    page = img2img_page("a prompt")
+    button, tab_index = _our_button(page)
+    assert tab_index.elem_id == joytag_ui.TAB_INDEX_ELEM_ID and not tab_index.visible
+    dependency = _dependency(page.demo, button)
+    assert dependency["js"] and joytag_ui.JS_ARGS_FUNCTION in dependency["js"]
+    assert dependency["inputs"] == [tab_index._id, page.prompt._id, *(image._id for image in page.images)]
+    assert dependency["outputs"] == [page.prompt._id]
+    assert [image.elem_id for image in page.images] == list(joytag_ui.IMAGE_ELEM_IDS)
+    assert any(
+        getattr(block, "elem_id", None) == "tagger_caption_panel" for block in page.demo.blocks.values()
+    )
+
+
+def test_forge_canvas_backgrounds_are_the_inputs():
+    page = img2img_page(forge_canvas=True)
+    button, _ = _our_button(page)
+    inputs = _dependency(page.demo, button)["inputs"][2:]
+    blocks = [page.demo.blocks[block_id] for block_id in inputs]
+    assert [("logical_image_background" in (block.elem_classes or [])) for block in blocks] == [True] * 4 + [
+        False
+    ]
+    assert blocks[4].elem_id == "img_inpaint_base"
+
+
+def test_rebuilt_ui_is_wired_again_and_hidden_dirs_hide_the_batch_panel():
+    img2img_page()
+    page = img2img_page(batch_dirs_visible=False)
+    button, _ = _our_button(page)
+    assert _dependency(page.demo, button)["inputs"][1] == page.prompt._id
+    assert not any(
+        getattr(block, "elem_id", None) == "tagger_caption_panel" for block in page.demo.blocks.values()
+    )
+
+
+def test_wire_checks_the_image_count():
+    with gr.Blocks():
+        button, tab_index = joytag_ui.create_button()
+        prompt = gr.Textbox()
+        with pytest.raises(ValueError, match="expected 5 image components, got 1"):
+            joytag_ui.wire(button, tab_index, prompt, [gr.Image()])
+
+
+# ---------------------------------------------------------------------------- batch captions
+def test_caption_to_report_writes_captions_and_lists_failures(options, reference, tmp_path):
+    picture(31).save(tmp_path / "a.png")
+    picture(32, (50, 80)).save(tmp_path / "b.jpg", quality=95)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "b.txt").write_text("old tag", encoding="utf-8")
+    ticks = []
+
+    def progress(value, desc=""):
+        ticks.append((value, desc))
+
+    text = joytag_ui.caption_to_report(str(tmp_path), False, "append", 0.4, progress)
+    assert "2 captioned, 0 skipped (caption exists), 1 failed" in text
+    assert "broken.png:" in text and "Captioned: a.png, b.jpg" in text
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8").strip() == expected_text(
+        reference, Image.open(tmp_path / "a.png")
+    )
+    assert (tmp_path / "b.txt").read_text(encoding="utf-8").startswith("old tag, ")
+    assert not (tmp_path / "broken.txt").exists()
+    assert sorted(value for value, _ in ticks) == [(1, 3), (2, 3), (3, 3)]
+    assert any("broken.png" in desc for _, desc in ticks)
+
+    rerun = joytag_ui.caption_to_report(str(tmp_path), False, "skip", 0.4)
+    assert "0 captioned, 2 skipped" in rerun
+
+
+def test_caption_to_report_explains_bad_folders_without_loading(options, tmp_path):
+    assert joytag_ui.caption_to_report("  ", False, "skip", 0.4) == "Enter the folder that holds the images."
+    unload_joytagger()
+    with pytest.warns(UserWarning, match="does not exist"):
+        text = joytag_ui.caption_to_report(str(tmp_path / "missing"), False, "skip", 0.4)
+    assert "missing" in text and "does not exist" in text
+    assert unload_joytagger() is False  # the model was never loaded for a bad folder
