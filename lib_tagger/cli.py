@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Sequence
 
 from .models.registry import GGUF_FILES, MODELS
 from .settings import IDENTITIES, LENGTHS, POSITIONS, PRESETS, RATINGS, SettingsError, UpsampleSettings
@@ -42,11 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--max-new-tokens", type=int, default=UpsampleSettings().max_new_tokens)
     up.add_argument("--seed", type=int, default=0)
     up.add_argument("--backend", choices=("auto", "llama-cpp", "torch"), default="auto")
-    up.add_argument("--quant", choices=tuple(GGUF_FILES), default="q8_0", help="GGUF file for DanTagGen")
+    up.add_argument("--quant", choices=tuple(GGUF_FILES), default="q8_0",
+                    help="which GGUF file of a DanTagGen model to use")
     up.add_argument("--device", default="auto", help="auto, cpu or cuda")
     up.add_argument("--models-dir", default=None, help="where model files live (default: the HF cache)")
     up.add_argument("--format", dest="prompt_format", default=None,
-                    help="prompt format for a local model path (dart-sft, dart-base, dantaggen, dantaggen-quality)")
+                    help="prompt format of a local model path: dart-sft, dart-base, dantaggen, dantaggen-quality")
     up.add_argument("--dry-run", action="store_true", help="print the model input; load no model")
     up.add_argument("--json", action="store_true", help="JSON output")
     up.set_defaults(handler=_cmd_upsample)

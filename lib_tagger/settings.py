@@ -10,8 +10,9 @@ message that names the field.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 RATINGS = ("auto", "sfw", "general", "sensitive", "nsfw", "questionable", "explicit")
 LENGTHS = ("very_short", "short", "medium", "long", "very_long")

@@ -8,12 +8,12 @@ keep the user's prompt.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from .formats import FormatOptions, build_model_input, parse_model_output, target_tag_count, topup_input
-from .generate.base import Generation, PromptTooLongError, SamplingParams
 from .generate.bans import expand_patterns
+from .generate.base import Generation, PromptTooLongError, SamplingParams
 from .models.manager import ModelManager, get_manager
 from .models.registry import FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY
 from .prompt import extract_tags, insert_tags, normalize_tag
@@ -92,6 +92,7 @@ def upsample_prompts(
     if not prompts:
         return []
     manager = manager or get_manager()
+    db = get_tag_db()
     started = time.perf_counter()
     with manager.use(settings.model) as loaded:
         fmt = loaded.source.prompt_format
@@ -104,7 +105,7 @@ def upsample_prompts(
             t0 = time.perf_counter()
             new_tags = _filter(parse_model_output(fmt, generation.text, generation.pieces), prep.present, params)
             rounds, topup_seconds = _top_up(loaded.generator, prep, params, seed, settings.length, new_tags)
-            inserted = insert_tags(prompt, new_tags, settings.position, canonical=get_tag_db().canonical)
+            inserted = insert_tags(prompt, new_tags, settings.position, canonical=db.canonical)
             timings = {
                 "load": loaded.seconds,
                 "prepare": prepare_seconds / len(prompts),

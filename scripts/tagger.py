@@ -10,5 +10,5 @@ from tagger_webui.script import TaggerScript
 __all__ = ["TaggerScript"]
 
 register_callbacks()
-
-# --- JoyTag (tagger_webui.joytag_ui / joytag_api) registers its callbacks here -------------------
+# JoyTag's img2img button, batch panel and routes are registered by register_callbacks() too
+# (see the JoyTag section of tagger_webui/__init__.py).

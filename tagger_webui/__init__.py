@@ -25,6 +25,10 @@ def _app_started(demo: Any, app: Any) -> None:
     from . import api, xyz
 
     api.register_routes(demo, app)
+    _joytag_ui()
+    from . import joytag_api
+
+    joytag_api.register(app)
     xyz.register_axes()
 
 
@@ -32,6 +36,27 @@ def _before_ui() -> None:
     from . import xyz
 
     xyz.register_axes()
+
+
+# --- JoyTag (tagger_webui.joytag_ui / joytag_api): configured on first use, then its callbacks -----
+_joytag_configured = False
+
+
+def _joytag_ui() -> Any:
+    """``joytag_ui``, configured once from our options and the host's memory/queue hooks."""
+    global _joytag_configured
+    from . import host, joytag_ui, settings_page
+
+    if not _joytag_configured:
+        models_dir = str(settings_page.value("tagger_models_dir") or "").strip() or host.default_models_dir()
+        joytag_ui.configure(options=host.opt, models_dir=models_dir, free_memory=host.free_vram,
+                            gpu_lock=host.gpu_lock)
+        _joytag_configured = True
+    return joytag_ui
+
+
+def _after_component(component: Any, **kwargs: Any) -> None:
+    _joytag_ui().on_after_component(component, **kwargs)
 
 
 def register_callbacks() -> None:
@@ -42,3 +67,4 @@ def register_callbacks() -> None:
     script_callbacks.on_infotext_pasted(_infotext_pasted)
     script_callbacks.on_app_started(_app_started)
     script_callbacks.on_before_ui(_before_ui)
+    script_callbacks.on_after_component(_after_component)

@@ -7,7 +7,7 @@ None). The models work under pydantic 1 and 2.
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, List
+from typing import Any
 
 import pydantic
 from pydantic import BaseModel, Field
@@ -18,7 +18,7 @@ PYDANTIC_V2 = pydantic.VERSION.startswith("2")
 
 class UpsampleRequest(BaseModel):
     prompt: str = Field(..., description="The prompt to upsample (A1111 prompt syntax)")
-    settings: Dict[str, Any] = Field(default_factory=dict, description="Named settings (UpsampleSettings fields)")
+    settings: dict[str, Any] = Field(default_factory=dict, description="Named settings (UpsampleSettings fields)")
     width: int = Field(1024, gt=0, le=16384)
     height: int = Field(1024, gt=0, le=16384)
     seed: int = Field(-1, ge=-1, description="-1: random")
@@ -30,10 +30,10 @@ class UpsampleResponse(BaseModel):
 
     prompt: str
     original: str
-    new_tags: List[str]
+    new_tags: list[str]
     model_input: str
     seed: int
-    timings: Dict[str, float]
+    timings: dict[str, float]
 
 
 def _status_for(exc: Exception) -> int:
@@ -41,9 +41,9 @@ def _status_for(exc: Exception) -> int:
     from lib_tagger.generate.base import ModelLoadError
     from lib_tagger.settings import SettingsError
 
-    if isinstance(exc, (KeyError, FileNotFoundError)):
+    if isinstance(exc, KeyError | FileNotFoundError):
         return 404
-    if isinstance(exc, (SettingsError, ModelLoadError, ValueError)):
+    if isinstance(exc, SettingsError | ModelLoadError | ValueError):
         return 422
     return 500
 

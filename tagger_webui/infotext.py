@@ -3,7 +3,8 @@ and the user's own prompt (so regenerating does not add tags twice)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lib_tagger.settings import FIELD_ORDER, INFOTEXT_PREFIX, SettingsError, UpsampleSettings, infotext_key
 

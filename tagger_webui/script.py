@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import modules.scripts as scripts
 

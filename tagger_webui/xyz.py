@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lib_tagger.models.registry import model_names
 from lib_tagger.settings import LENGTHS

@@ -236,16 +236,19 @@ def test_prompt_and_seed_counts_must_match(q8):
 
 def test_gpu_offload_is_asked_for_only_when_the_build_supports_it(files, monkeypatch):
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
-    gen = LlamaCppGenerator.load(files["f16"][0])
+    gen = LlamaCppGenerator.load(files["f16"][0], n_gpu_layers=-1)
     assert not gen.gpu_offload
     gen.close()
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
-    gen = LlamaCppGenerator.load(files["f16"][0])
+    gen = LlamaCppGenerator.load(files["f16"][0])  # a CPU build ignores the offload request
     try:
         assert gen.gpu_offload
         assert len(gen.generate([PROMPT], SAMPLE, [1])[0].token_ids) == SAMPLE.max_new_tokens
     finally:
         gen.close()
+    gen = LlamaCppGenerator.load(files["f16"][0], n_gpu_layers=0)
+    assert not gen.gpu_offload
+    gen.close()
 
 
 def test_loading_and_generating_print_nothing(files, capfd):

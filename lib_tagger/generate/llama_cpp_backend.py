@@ -236,10 +236,13 @@ def _model_context(llm) -> int:
     return int(llama_cpp.llama_model_n_ctx_train(llm.model))
 
 
-def _default_gpu_layers() -> int:
+def _gpu_layers(requested: int | None) -> int:
+    """Layers to offload: all (-1) or ``requested`` when llama.cpp was built with GPU support, else 0."""
     import llama_cpp
 
-    return -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    if not llama_cpp.llama_supports_gpu_offload():
+        return 0
+    return -1 if requested is None else requested
 
 
 class LlamaCppGenerator:
@@ -262,15 +265,18 @@ class LlamaCppGenerator:
         n_threads: int | None = None,
         name: str | None = None,
     ) -> LlamaCppGenerator:
-        """Load ``path``. ``n_gpu_layers``: None offloads every layer when llama.cpp was built with
-        GPU support (else CPU), 0 forces CPU. ``n_ctx``: first context size (None: 512, capped by
-        the model's training context); it grows when a prompt needs more."""
+        """Load ``path`` (ModelLoadError naming it when it is missing, truncated or corrupt).
+
+        ``n_gpu_layers``: None offloads every layer, 0 keeps the model on the CPU; a llama.cpp
+        build without GPU support always runs on the CPU. ``n_ctx``: the first context size
+        (None: 512, capped by the model's training context); it grows when a prompt needs more.
+        """
         path = Path(path)
         header = read_gguf_header(path)
         limit = header.context_length or DEFAULT_CONTEXT
         first_ctx = min(n_ctx or DEFAULT_CONTEXT, limit)
         options = {
-            "n_gpu_layers": _default_gpu_layers() if n_gpu_layers is None else n_gpu_layers,
+            "n_gpu_layers": _gpu_layers(n_gpu_layers),
             "n_threads": n_threads,
             "n_ctx": first_ctx,
         }
@@ -303,7 +309,7 @@ class LlamaCppGenerator:
 
     @property
     def gpu_offload(self) -> bool:
-        """True when layers were offloaded to the GPU."""
+        """True when layers are offloaded to the GPU."""
         return self._options["n_gpu_layers"] != 0
 
     def _require_open(self):
@@ -349,7 +355,7 @@ class LlamaCppGenerator:
         with self._lock:
             self._require_open()
             if banned_next is None and params.banned_tags:
-                banned_next = _compile_bans(params.banned_tags, self.vocab)
+                banned_next = _compile_bans(params.banned_tags, self.vocab)  # None when nothing to ban
             return [self._generate_one(prompt, params, _llama_seed(seed), banned_next)
                     for prompt, seed in zip(prompts, seeds)]
 
@@ -401,7 +407,9 @@ def _llama_seed(seed: int) -> int:
     return min(int(seed) & 0xFFFFFFFF, 0xFFFFFFFE)
 
 
-def _compile_bans(patterns: Sequence[str], vocab: LlamaCppVocab) -> BannedNext:
+def _compile_bans(patterns: Sequence[str], vocab: LlamaCppVocab) -> BannedNext | None:
+    """Literal tags only: wildcard and regex patterns need candidate tags (pass ``banned_next``)."""
     from lib_tagger.generate.bans import compile_bans
 
-    return compile_bans(patterns, vocab).banned_next
+    bans = compile_bans(patterns, vocab)
+    return bans.banned_next if bans else None

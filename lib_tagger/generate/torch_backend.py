@@ -63,7 +63,9 @@ class TorchGenerator:
             if not ids:
                 raise ValueError(f"prompt {index} encodes to no tokens")
             if len(ids) >= limit:
-                raise PromptTooLongError(f"prompt {index} has {len(ids)} tokens; the model's context is {limit}")
+                raise PromptTooLongError(
+                    f"prompt {index} has {len(ids)} tokens; the model's context is {limit}"
+                )
             encoded.append(ids)
         return encoded
 

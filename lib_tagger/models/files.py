@@ -8,9 +8,10 @@ files of hub repo ``owner/name`` then live in ``models_dir/owner--name/``. With 
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 class ModelFilesMissing(FileNotFoundError):
@@ -53,7 +54,8 @@ def fetch_files(
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as exc:  # pragma: no cover - both hosts ship huggingface_hub
-        raise ModelFilesMissing(_missing_message(repo, missing, folder, f"huggingface_hub is missing: {exc}"))
+        reason = f"huggingface_hub is missing: {exc}"
+        raise ModelFilesMissing(_missing_message(repo, missing, folder, reason)) from None
 
     where: dict = {"local_dir": str(folder)} if folder is not None else {}
     if endpoint:
@@ -69,10 +71,8 @@ def fetch_files(
     for name in optional:
         if folder is not None and (folder / name).is_file():
             continue
-        try:
+        with contextlib.suppress(Exception):  # optional: absent from some repos
             hf_hub_download(repo, name, local_files_only=is_offline(), **where)
-        except Exception:
-            pass
     if folder is not None:
         return folder
     if paths:

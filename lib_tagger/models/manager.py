@@ -10,9 +10,9 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from ..generate.base import Generator
 from .files import fetch_files
@@ -100,6 +100,7 @@ class ModelManager:
             del entries
             gc.collect()
             _empty_cuda_cache()
+            _return_freed_memory()
 
     # ------------------------------------------------------------------ internals
     def _get(self, model: str, prompt_format: str | None) -> LoadedModel:
@@ -147,6 +148,19 @@ def _empty_cuda_cache() -> None:
     torch = sys.modules.get("torch")  # never import torch just to free memory
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _return_freed_memory() -> None:
+    """Ask glibc to hand freed heap pages back to the system (RSS drops after an unload)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # musl or another libc: nothing to do
+        pass
 
 
 _manager: ModelManager | None = None

@@ -82,9 +82,7 @@ def wait_prompt_change(page, old: str) -> str:
     return prompt_value(page)
 
 
-def test_joytag_button_fills_the_prompt_from_the_selected_tab(
-    serve, screenshot, options, reference, tmp_path
-):
+def test_joytag_button_fills_the_prompt_from_the_selected_tab(serve, screenshot, options, reference, tmp_path):
     first, second = drawing(tmp_path / "first.png", 1), drawing(tmp_path / "second.png", 2, (120, 160))
     page = serve(img2img_page("1girl, solo, masterpiece").demo, f"#{joytag_ui.BUTTON_ELEM_ID}", height=470)
 
@@ -127,7 +125,7 @@ def test_batch_panel_captions_a_folder_and_reports(serve, screenshot, options, r
     page = serve(demo, "#tagger_caption_panel", height=640)
 
     page.locator("#tagger_caption_panel").get_by_text("Caption a folder with JoyTag").first.click()
-    page.locator("#tagger_caption_folder textarea").fill(str(folder))
+    page.locator("#tagger_caption_folder input, #tagger_caption_folder textarea").first.fill(str(folder))
     page.locator("#tagger_caption_existing label", has_text="overwrite").click()
     page.locator("#tagger_caption_run").click()
     page.wait_for_function(

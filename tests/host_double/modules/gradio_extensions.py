@@ -5,7 +5,6 @@ Forge does) gradio is kept from writing ``.pyi`` files next to our component sub
 from __future__ import annotations
 
 import gradio as gr
-
 from modules import script_callbacks, scripts
 
 GRADIO4 = int(gr.__version__.split(".")[0]) >= 4

@@ -8,7 +8,6 @@ import json
 import re
 
 import gradio as gr
-
 from modules import errors, script_callbacks, shared
 
 re_param_code = r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)'

@@ -17,7 +17,6 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 import gradio as gr
-
 from modules import errors, paths, script_callbacks
 
 AlwaysVisible = object()

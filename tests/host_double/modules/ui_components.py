@@ -8,7 +8,6 @@ accordion's open state.
 from __future__ import annotations
 
 import gradio as gr
-
 from modules import gradio_extensions  # noqa: F401  (the host imports it before any UI is built)
 
 GRADIO4 = int(gr.__version__.split(".")[0]) >= 4
@@ -70,7 +69,7 @@ class InputAccordionImpl(gr.Checkbox):
 
 if GRADIO4:
 
-    def InputAccordion(value=None, **kwargs):  # noqa: N802  (Forge: a factory)
+    def InputAccordion(value=None, **kwargs):
         return InputAccordionImpl(value=value, setup=True, **kwargs)
 
 else:

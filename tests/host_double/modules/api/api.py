@@ -44,7 +44,8 @@ def init_script_args(alwayson_scripts: dict | None, default_script_args: list, s
         if script is None:
             raise HTTPException(status_code=422, detail=f"always on script {name} not found")
         if script.alwayson is False:
-            raise HTTPException(status_code=422, detail="Cannot have a selectable script in the always on scripts params")
+            raise HTTPException(status_code=422,
+                                detail="Cannot have a selectable script in the always on scripts params")
         if "args" in entry:
             for idx in range(0, min(script.args_to - script.args_from, len(entry["args"]))):
                 script_args[script.args_from + idx] = entry["args"][idx]

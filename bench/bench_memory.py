@@ -1,0 +1,106 @@
+"""Peak RSS while a tag model is loaded and RSS after ``ModelManager.unload()``.
+
+Random weights in the real shapes (dart-v2-sft, dart-v2-moe-sft as safetensors through the torch
+backend; DanTagGen-delta as a Q8_0 GGUF through llama.cpp), loaded through the same
+``ModelManager`` the WebUI uses, one generation of 32 tokens, then unloaded. Each model runs in
+its own subprocess so one model's leftovers do not hide another's. Target: after unload, RSS is
+back within 10% of what it was before the load.
+
+    python bench/bench_memory.py [--models dart-v2-sft dart-v2-moe-sft dantaggen-delta-q8_0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CACHE = ROOT / ".cache" / "bench"
+MODELS = ("dart-v2-sft", "dart-v2-moe-sft", "dantaggen-delta-q8_0")
+
+
+def build(name: str) -> Path:
+    """Write (once, cached under .cache/bench) the random-weight model ``name``; return its path."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if name.startswith("dantaggen"):
+        from dataclasses import replace
+
+        from tests.factories.gguf_models import DANTAGGEN_DELTA, write_llama_gguf
+
+        path = CACHE / "DanTagGen-delta-Q8_0.gguf"
+        if not path.is_file():
+            write_llama_gguf(path, replace(DANTAGGEN_DELTA, tensor_type="q8_0"))
+        return path
+    from bench.bench_torch_decoder import write_model
+
+    folder = CACHE / name
+    if not (folder / "model.safetensors").is_file():
+        write_model(folder, name)
+    return folder
+
+
+def measure(path: str) -> dict:
+    """Run in a fresh process: RSS before load, peak while loaded, after unload (MiB)."""
+    import gc
+
+    import psutil
+
+    from lib_tagger.models.manager import ModelManager
+    from lib_tagger.settings import UpsampleSettings
+    from lib_tagger.tags import get_tag_db
+    from lib_tagger.upsample import upsample_prompts
+
+    process = psutil.Process()
+    get_tag_db()  # the tag data stays loaded by design; count it before the model
+    import torch  # the library and its one-time kernel buffers are not the model's
+
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    gc.collect()
+    before = process.memory_info().rss
+    manager = ModelManager(device="cpu")
+    settings = UpsampleSettings(enabled=True, model=path, max_new_tokens=32, length="very_short")
+    rss = []
+    for _ in range(2):  # a second cycle shows whether anything accumulates
+        upsample_prompts(["1girl, solo, long hair"], settings, seeds=[1], width=832, height=1216, manager=manager)
+        rss.append(process.memory_info().rss)
+        manager.unload()
+        gc.collect()
+        rss.append(process.memory_info().rss)
+    mib = 2**20
+    return {"before": before / mib, "loaded": max(rss[0], rss[2]) / mib, "after": rss[1] / mib,
+            "after2": rss[3] / mib}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child)))
+        return
+    rows = []
+    for name in args.models:
+        path = build(name)
+        with tempfile.TemporaryDirectory():
+            out = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True, text=True,
+                                 check=True, cwd=ROOT)
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        size = sum(f.stat().st_size for f in ([path] if path.is_file() else path.iterdir())) / 2**20
+        back = (data["after"] - data["before"]) / data["before"] * 100
+        rows.append(f"| {name} | {size:.0f} | {data['before']:.0f} | {data['loaded']:.0f} | {data['after']:.0f} | "
+                    f"{data['after2']:.0f} | {back:+.1f}% | {'yes' if abs(back) <= 10 else 'no'} |")
+    print("| model | files MiB | RSS before MiB | peak loaded MiB | after unload MiB | after 2nd cycle MiB | "
+          "after vs before | within 10% |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
