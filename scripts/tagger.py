@@ -10,5 +10,6 @@ from tagger_webui.script import TaggerScript
 __all__ = ["TaggerScript"]
 
 register_callbacks()
+
 # JoyTag's img2img button, batch panel and routes are registered by register_callbacks() too
 # (see the JoyTag section of tagger_webui/__init__.py).

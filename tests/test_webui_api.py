@@ -147,5 +147,6 @@ def test_route_works_without_the_gradio_demo(tmp_path):
     assert api.ROUTE in {route.path for route in app.routes}
 
 
-def test_settings_default_equals_ui_default():
-    assert UpsampleSettings().enabled is False
+def test_app_start_registers_our_route_and_joytags(webui):
+    paths = {route.path for route in webui.app.routes}
+    assert {"/tagger/v1/upsample", "/tagger/v1/interrogate", "/tagger/v1/unload"} <= paths

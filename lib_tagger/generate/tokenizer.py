@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lib_tagger.generate.base import ModelLoadError
+from lib_tagger.models import files
 
 TOKENIZER_FILE = "tokenizer.json"
 _SIDE_FILES = ("tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "config.json")
@@ -24,13 +25,7 @@ _SIDE_FILES = ("tokenizer_config.json", "special_tokens_map.json", "generation_c
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; ModelLoadError naming the file when it is not one."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"{path} does not hold a JSON object")
-    return data
+    return files.read_json(path, ModelLoadError)
 
 
 def _downgrade_metaspace(node: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lib_tagger.generate.base import ModelLoadError
+from lib_tagger.models.files import read_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -157,13 +158,7 @@ def read_config(folder: str | Path) -> DecoderConfig:
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         raise ModelLoadError(f"model config missing: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"{path} does not hold a JSON object")
-    return DecoderConfig.from_dict(data, str(path))
+    return DecoderConfig.from_dict(read_json(path, ModelLoadError), str(path))
 
 
 def _weight_files(folder: Path) -> dict[Path, list[str] | None]:

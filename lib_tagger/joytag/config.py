@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..models.files import read_json
 
 
 class JoyTagModelError(ValueError):
@@ -70,13 +71,7 @@ class JoyTagConfig:
     def from_file(cls, path: str | os.PathLike) -> JoyTagConfig:
         """Read and validate ``config.json`` at ``path``."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise JoyTagModelError(f"{path}: not a readable JSON config ({exc})") from exc
-        if not isinstance(data, dict):
-            raise JoyTagModelError(f"{path}: expected a JSON object")
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json(path, JoyTagModelError), str(path))
 
 
 def parse_stem(spec: str, source: str = "config.json") -> tuple[StemLayer, ...]:

@@ -9,6 +9,7 @@ files of hub repo ``owner/name`` then live in ``models_dir/owner--name/``. With 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,17 @@ from pathlib import Path
 
 class ModelFilesMissing(FileNotFoundError):
     """Model files are not on disk and could not be downloaded."""
+
+
+def read_json(path: Path, error: type[Exception] = ValueError) -> dict:
+    """The JSON object in ``path``; ``error`` (naming the file) when it is unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{path} does not hold a JSON object")
+    return data
 
 
 def repo_folder(models_dir: str | os.PathLike, repo: str) -> Path:

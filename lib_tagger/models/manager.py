@@ -152,15 +152,14 @@ def _empty_cuda_cache() -> None:
 
 def _return_freed_memory() -> None:
     """Ask glibc to hand freed heap pages back to the system (RSS drops after an unload)."""
+    import contextlib
     import ctypes
     import sys
 
     if not sys.platform.startswith("linux"):
         return
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # musl or another libc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # musl or another libc: nothing to do
-        pass
 
 
 _manager: ModelManager | None = None
