@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from lib_tagger.tags.db import normalize_key
+
 
 class BanTokenizer(Protocol):
     """What ban compilation needs from a tokenizer (also easy to provide over llama.cpp's vocab)."""
@@ -36,9 +38,7 @@ class BanTokenizer(Protocol):
         ...
 
 
-def normalize_tag(tag: str) -> str:
-    """The matching form of a tag: trimmed, lower case, underscores as spaces."""
-    return " ".join(tag.replace("_", " ").lower().split())
+normalize_tag = normalize_key  # the matching form of a tag: trimmed, lower case, underscores as spaces
 
 
 def compile_pattern(pattern: str):

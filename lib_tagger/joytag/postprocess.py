@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
+from ..prompt.tags import is_kaomoji
+
 SORTS = ("confidence", "alphabetical")
 
 #: Tags that describe where an image came from, not what it shows; ``*`` is a wildcard.
@@ -77,11 +79,6 @@ def model_form(tag: str) -> str:
 
 def _pattern(text: str) -> re.Pattern:
     return re.compile(".*".join(re.escape(part) for part in model_form(text).split("*")))
-
-
-def is_kaomoji(tag: str) -> bool:
-    """Short emoticons such as ``^_^`` or ``>_<`` whose underscores are part of the face."""
-    return "_" in tag and len(tag) <= 3
 
 
 def display_name(tag: str, options: JoyTagOptions, escape: bool | None = None) -> str:

@@ -24,6 +24,8 @@ from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
+from ..prompt.tags import is_kaomoji
+
 DATA_FILE = Path(__file__).with_name("data") / "danbooru_tags.tsv.gz"
 
 GENERAL = 0
@@ -55,10 +57,9 @@ def normalize_key(tag: str) -> str:
 def model_form(danbooru_name: str) -> str:
     """A Danbooru name as the models write it: underscores become spaces.
 
-    Names shorter than four characters are emoticons (``^_^``, ``o_o``) whose underscore is part
-    of the name; they stay as they are (the rule KGen uses).
+    Emoticons (``^_^``, ``o_o``, ``<o>_<o>``) keep theirs: the underscore is part of the picture.
     """
-    return danbooru_name if len(danbooru_name) < 4 else danbooru_name.replace("_", " ")
+    return danbooru_name if is_kaomoji(danbooru_name) else danbooru_name.replace("_", " ")
 
 
 class TagDB:
