@@ -54,12 +54,13 @@ ensure_profile() {
   echo "$stamp" > "$venv/.stamp"
 }
 
-# The browser tests drive Debian's chromium; install it when we may.
+# The browser tests drive Debian's chromium (and the emoji font our tool buttons use); install
+# them when we may.
 ensure_chromium() {
-  command -v chromium >/dev/null 2>&1 && return
+  command -v chromium >/dev/null 2>&1 && [[ -d /usr/share/fonts/truetype/noto ]] && return
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     say "installing Debian chromium for the browser tests"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
       || say "chromium could not be installed: browser tests will be skipped"
   else
     say "chromium is missing and cannot be installed here: browser tests will be skipped"

@@ -419,15 +419,28 @@ class BatchPanel:
     report: Any
 
 
-def format_report(report: Any) -> str:
-    """The report box text: counts, then each failed image with its reason."""
-    lines = [f"Folder: {report.folder}", report.summary()]
+def format_report(report: Any, listed: int = 20) -> str:
+    """The report box text: counts, each failed image with its reason, the first captioned images.
+
+    Paths are shown relative to the captioned folder.
+    """
+
+    def name(path: Path) -> str:
+        try:
+            return str(path.relative_to(report.folder))
+        except ValueError:
+            return str(path)
+
+    head = (
+        f"{len(report.written)} captioned, {len(report.skipped)} skipped (caption exists), "
+        f"{len(report.failed)} failed in {report.seconds:.1f}s" + (" (stopped early)" if report.stopped else "")
+    )
+    lines = [f"Folder: {report.folder}", head]
+    lines += [f"Failed {name(path)}: {reason}" for path, reason in report.failed]
     if report.written:
-        lines.append(
-            "Captioned: "
-            + ", ".join(path.name for path in report.written[:20])
-            + (f" and {len(report.written) - 20} more" if len(report.written) > 20 else "")
-        )
+        more = len(report.written) - listed
+        shown = ", ".join(name(path) for path in report.written[:listed])
+        lines.append(f"Captioned: {shown}" + (f" and {more} more" if more > 0 else ""))
     return "\n".join(lines)
 
 

@@ -140,13 +140,13 @@ class TaggerScript(scripts.Script):
         return preview
 
     def before_process(self, p: Any, *args: Any) -> None:
-        settings = self._settings(p, args)
+        settings = self._settings(p, args, report=False)  # process() reports invalid settings
         if settings is None or not settings.enabled or settings.timing != "before_styles":
             return
         upsample_before_styles(p, settings, self._tab())
 
     def process(self, p: Any, *args: Any) -> None:
-        settings = self._settings(p, args)
+        settings = self._settings(p, args, report=True)
         if settings is None or not settings.enabled or settings.timing != "per_image":
             return
         upsample_per_image(p, settings, self._tab())
@@ -154,12 +154,16 @@ class TaggerScript(scripts.Script):
     def _tab(self) -> str:
         return "img2img" if self.is_img2img else "txt2img"
 
-    def _settings(self, p: Any, args: Sequence[Any]) -> UpsampleSettings | None:
+    def _settings(self, p: Any, args: Sequence[Any], *, report: bool) -> UpsampleSettings | None:
+        """The job's settings; None when the tagger is off or (reported when asked) invalid."""
+        overrides = getattr(p, OVERRIDES_ATTR, None) or {}
+        if not overrides and (not args or (not isinstance(args[0], Mapping) and not args[0])):
+            return None  # accordion closed: nothing to validate
         try:
-            settings = settings_from_script_args(args)
-            return apply_overrides(settings, getattr(p, OVERRIDES_ATTR, None) or {})
+            return apply_overrides(settings_from_script_args(args), overrides)
         except SettingsError as exc:
-            _fail(p, exc, self._tab(), "invalid settings")
+            if report:
+                _fail(p, exc, self._tab(), "invalid settings")
             return None
 
 

@@ -45,6 +45,38 @@ def register_options() -> None:
         {"choices": model_names(), "allow_custom_value": True}, info="needs Reload UI")
     add("tagger_default_preset", "Default sampling preset", gr.Dropdown,
         {"choices": ["custom", *PRESETS]}, info="needs Reload UI")
+    register_joytag_options()
+
+
+def register_joytag_options() -> None:
+    """The JoyTag part of our section (read by ``joytag_ui`` at every click, so no reload is needed)."""
+    import gradio as gr
+
+    from .joytag_ui import OPTION_DEFAULTS
+
+    rows = (
+        ("model", "JoyTag model: hub repo or local folder", None, None, ""),
+        ("device", "JoyTag device", gr.Radio, {"choices": list(DEVICES)}, ""),
+        ("keep_loaded", "Keep JoyTag loaded after interrogating", gr.Checkbox, None, "off: free RAM/VRAM after use"),
+        ("prompt_mode", "Interrogate with JoyTag writes the tags", gr.Radio, {"choices": ["replace", "append"]},
+         "replace the prompt, or append to it"),
+        ("threshold", "JoyTag threshold", gr.Slider, {"minimum": 0.0, "maximum": 1.0, "step": 0.01},
+         "0.4 is the author's operating point"),
+        ("exclude", "JoyTag: tags never written", gr.Textbox, None, "comma separated, * wildcards"),
+        ("always_add", "JoyTag: tags always written first", gr.Textbox, None, "comma separated"),
+        ("top_k", "JoyTag: at most this many tags", gr.Slider, {"minimum": 0, "maximum": 200, "step": 1},
+         "0: no limit"),
+        ("sort", "JoyTag tag order", gr.Radio, {"choices": ["confidence", "alphabetical"]}, ""),
+        ("replace_underscores", "JoyTag: spaces instead of underscores (emoticons kept)", gr.Checkbox, None, ""),
+        ("escape_brackets", "JoyTag: escape brackets for the prompt, e.g. kamina \\(ttgl\\)", gr.Checkbox, None,
+         ""),
+        ("weighted", "JoyTag: write weights, e.g. (smile:0.87)", gr.Checkbox, None, ""),
+        ("batch_size", "JoyTag batch size for folder captioning", gr.Slider, {"minimum": 1, "maximum": 64, "step": 1},
+         ""),
+    )
+    for name, label, component, args, info in rows:
+        key = f"tagger_joytag_{name}"
+        host.add_option(key, OPTION_DEFAULTS[key], label, component, args, section=SECTION, info=info)
 
 
 def manager_options() -> dict[str, Any]:

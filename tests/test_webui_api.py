@@ -8,7 +8,6 @@ import asyncio
 import httpx
 import pytest
 
-from lib_tagger.settings import UpsampleSettings
 from tests.host_double.harness import start_webui
 from tests.test_webui_jobs import RecordingPipeline
 

@@ -182,3 +182,18 @@ def test_xyz_axes_override_model_length_and_temperature_per_cell(webui, pipeline
     assert used.enabled and used.length == "short" and used.temperature == 1.5
     assert used.sampling()[1:] == (0.85, 50, 0.05)  # the preset's other values stay
     assert not hasattr(p, "tagger_overrides")  # each cell had its own copy
+
+
+def test_invalid_settings_with_the_accordion_closed_are_ignored(webui, pipeline, capsys):
+    args = UpsampleSettings(enabled=False).to_args()
+    args[1] = ""  # an empty model would be invalid
+    processed, _ = webui.run("txt2img", args, prompt="1girl", seed=1)
+    assert processed.images[0].prompt == "1girl"
+    assert "Tagger" not in capsys.readouterr().err + processed.infotexts[0]
+
+
+def test_invalid_settings_are_reported_once_per_job(webui, pipeline, capsys):
+    args = ours(timing="before_styles")
+    args[3] = "pg13"  # rating
+    webui.run("txt2img", args, prompt="1girl", seed=1)
+    assert capsys.readouterr().err.count("Tagger: invalid settings") == 1

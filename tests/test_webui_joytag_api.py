@@ -13,6 +13,7 @@ from PIL import Image
 
 fastapi = pytest.importorskip("fastapi")
 import asyncio  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import httpx  # noqa: E402
 from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
@@ -38,7 +39,10 @@ class Client:
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 return await client.request(method, path, **kwargs)
 
-        return asyncio.run(send())
+        # asyncio.run on a worker thread: on the main thread it would leave no current event loop behind,
+        # and gradio 4 Blocks built later in the session would get no queue locks.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, send()).result()
 
     def get(self, path: str, **kwargs) -> httpx.Response:
         return self._send("GET", path, **kwargs)
@@ -193,3 +197,19 @@ def test_dependencies_guard_the_routes(settings):
 def test_openapi_schema_lists_the_routes(client):
     schema = client.get("/openapi.json").json()
     assert {joytag_api.INTERROGATE_PATH, joytag_api.UNLOAD_PATH} <= set(schema["paths"])
+
+
+def test_unload_also_frees_the_tag_models(client, tmp_path):
+    from lib_tagger.models.manager import get_manager
+    from tests.factories.torch_models import make_dart_folder
+
+    manager = get_manager()
+    manager.unload()
+    folder = make_dart_folder(tmp_path / "dart-tiny", seed=1)
+    with manager.use(str(folder)):
+        pass
+    loaded = manager.loaded_names()
+    assert len(loaded) == 1 and manager.keep_loaded
+    response = client.post(joytag_api.UNLOAD_PATH)
+    assert response.status_code == 200 and response.json() == {"unloaded": loaded}
+    assert manager.loaded_names() == []

@@ -303,7 +303,7 @@ def test_caption_to_report_writes_captions_and_lists_failures(options, reference
 
     text = joytag_ui.caption_to_report(str(tmp_path), False, "append", 0.4, progress)
     assert "2 captioned, 0 skipped (caption exists), 1 failed" in text
-    assert "broken.png:" in text and "Captioned: a.png, b.jpg" in text
+    assert "Failed broken.png: " in text and "Captioned: a.png, b.jpg" in text
     assert (tmp_path / "a.txt").read_text(encoding="utf-8").strip() == expected_text(
         reference, Image.open(tmp_path / "a.png")
     )
@@ -323,3 +323,23 @@ def test_caption_to_report_explains_bad_folders_without_loading(options, tmp_pat
         text = joytag_ui.caption_to_report(str(tmp_path / "missing"), False, "skip", 0.4)
     assert "missing" in text and "does not exist" in text
     assert unload_joytagger() is False  # the model was never loaded for a bad folder
+
+
+def test_format_report_uses_relative_paths_and_caps_the_list(tmp_path):
+    from lib_tagger.joytag.caption import CaptionReport
+
+    sub = tmp_path / "sub"
+    report = CaptionReport(
+        tmp_path,
+        written=[sub / f"{i}.png" for i in range(23)],
+        skipped=[tmp_path / "s.png"],
+        failed=[(sub / "x.png", "not an image")],
+        seconds=1.26,
+        stopped=True,
+    )
+    assert joytag_ui.format_report(report).splitlines() == [
+        f"Folder: {tmp_path}",
+        "23 captioned, 1 skipped (caption exists), 1 failed in 1.3s (stopped early)",
+        "Failed sub/x.png: not an image",
+        "Captioned: " + ", ".join(f"sub/{i}.png" for i in range(20)) + " and 3 more",
+    ]

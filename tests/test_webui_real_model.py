@@ -75,3 +75,12 @@ def test_real_load_failures_leave_prompts_untouched(webui, tmp_path, capsys, kin
     err = capsys.readouterr().err
     assert "Tagger: upsampling failed, prompts left unchanged" in err
     assert all("Tagger error: " in text for text in processed.infotexts)
+
+
+def test_a_separate_hires_prompt_gets_the_same_new_tags(webui, dart_folder):
+    processed, _ = webui.run("txt2img", settings_for(dart_folder).to_args(), prompt="1girl, solo", seed=31,
+                             enable_hr=True, hr_prompt="1girl, solo, detailed")
+    image = processed.images[0]
+    added = image.prompt[len("1girl, solo"):]
+    assert added.startswith(", ") and len(added) > 2
+    assert image.hr_prompt == "1girl, solo, detailed" + added

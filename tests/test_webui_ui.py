@@ -91,8 +91,11 @@ def test_settings_page_section_and_manager_configuration(webui, tmp_path):
     from lib_tagger.models.manager import get_manager
     from tagger_webui import settings_page
 
+    from tagger_webui.joytag_ui import OPTION_DEFAULTS
+
     keys = [k for k, v in shared.opts.data_labels.items() if v.section == ("tagger", "Tagger")]
-    assert keys == list(settings_page.DEFAULTS)
+    assert keys == list(settings_page.DEFAULTS) + list(OPTION_DEFAULTS)
+    assert all(shared.opts.data_labels[k].default == v for k, v in OPTION_DEFAULTS.items())
     assert settings_page.manager_options()["models_dir"] == f"{paths_internal.models_path}/tagger"
 
     shared.opts.set("tagger_models_dir", str(tmp_path))

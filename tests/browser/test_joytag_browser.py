@@ -134,7 +134,7 @@ def test_batch_panel_captions_a_folder_and_reports(serve, screenshot, options, r
     )
     report = page.locator("#tagger_caption_report textarea").input_value()
     assert "2 captioned, 0 skipped (caption exists), 1 failed" in report
-    assert "three.png:" in report
+    assert "Failed three.png: " in report
     for name in ("one", "two"):
         caption = (folder / f"{name}.txt").read_text(encoding="utf-8").strip()
         assert caption == expected_caption(reference, folder / f"{name}.png")

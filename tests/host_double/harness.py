@@ -70,7 +70,7 @@ def start_webui() -> WebUi:
     install()
     import gradio as gr
     from fastapi import FastAPI
-    from modules import script_callbacks, scripts
+    from modules import gradio_extensions, script_callbacks, scripts
 
     scripts.load_scripts([
         scripts.ScriptFile(str(ROOT), "tagger.py", str(ROOT / "scripts" / "tagger.py")),
@@ -79,17 +79,21 @@ def start_webui() -> WebUi:
     script_callbacks.ui_settings_callback()
     script_callbacks.before_ui_callback()
     tabs = {}
-    with gr.Blocks() as demo:
-        for name, runner in (("txt2img", scripts.scripts_txt2img), ("img2img", scripts.scripts_img2img)):
-            scripts.scripts_current = runner
-            runner.initialize_scripts(is_img2img=name == "img2img")
-            prompt = gr.Textbox(value="", label="Prompt", elem_id=f"{name}_prompt")
-            width = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Width", elem_id=f"{name}_width")
-            height = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Height",
-                               elem_id=f"{name}_height")
-            runner.setup_ui()
-            tabs[name] = Tab(name, runner, prompt, width, height)
-        scripts.scripts_current = None
+    gradio_extensions.active = True
+    try:
+        with gr.Blocks() as demo:
+            for name, runner in (("txt2img", scripts.scripts_txt2img), ("img2img", scripts.scripts_img2img)):
+                scripts.scripts_current = runner
+                runner.initialize_scripts(is_img2img=name == "img2img")
+                prompt = gr.Textbox(value="", label="Prompt", elem_id=f"{name}_prompt")
+                width = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Width", elem_id=f"{name}_width")
+                height = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Height",
+                                   elem_id=f"{name}_height")
+                runner.setup_ui()
+                tabs[name] = Tab(name, runner, prompt, width, height)
+            scripts.scripts_current = None
+    finally:
+        gradio_extensions.active = False
     app = FastAPI()
     script_callbacks.app_started_callback(demo, app)
     return WebUi(demo, app, tabs)

@@ -8,12 +8,17 @@ import gradio as gr
 from modules import script_callbacks, scripts
 
 GRADIO4 = int(gr.__version__.split(".")[0]) >= 4
+#: Callbacks fire only while the harness builds the host UI, so that tests which build their own
+#: gradio components later (in the same process) do not trigger the extension's callbacks.
+active = False
 _component_class = gr.components.Component if GRADIO4 else gr.components.IOComponent
 _original_init = _component_class.__init__
 
 
 def _component_init(self, *args, **kwargs):
     self.webui_tooltip = kwargs.pop("tooltip", None)
+    if not active:
+        return _original_init(self, *args, **kwargs)
     if scripts.scripts_current is not None:
         scripts.scripts_current.before_component(self, **kwargs)
     result = _original_init(self, *args, **kwargs)
