@@ -12,14 +12,7 @@ from lib_tagger.generate.base import ModelLoadError  # noqa: E402
 from lib_tagger.generate.torch_model import Decoder, DecoderConfig, read_config  # noqa: E402
 from tests.factories import torch_models as tm  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared 2-core machine: thread hand-offs would cost more than the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TOL = 1e-4

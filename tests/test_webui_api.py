@@ -8,22 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.host_double.harness import start_webui
-from tests.test_webui_jobs import RecordingPipeline
-
-
-@pytest.fixture(scope="module")
-def webui():
-    return start_webui()
-
-
-@pytest.fixture
-def pipeline(monkeypatch):
-    from tagger_webui import script
-
-    fake = RecordingPipeline()
-    monkeypatch.setattr(script, "upsample", fake)
-    return fake
+from tests.host_double.harness import RecordingPipeline
 
 
 def api_args(webui, tab: str, alwayson: dict) -> list:

@@ -2,25 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from lib_tagger.settings import FIELD_ORDER, UpsampleSettings
-from tests.host_double.harness import start_webui
-from tests.test_webui_jobs import RecordingPipeline
-
-
-@pytest.fixture(scope="module")
-def webui():
-    return start_webui()
-
-
-@pytest.fixture
-def pipeline(monkeypatch):
-    from tagger_webui import script
-
-    fake = RecordingPipeline()
-    monkeypatch.setattr(script, "upsample", fake)
-    return fake
 
 
 def pasted_values(webui, tab: str, infotext: str) -> dict:

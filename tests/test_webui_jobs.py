@@ -5,40 +5,10 @@ adapter's behaviour is checked exactly; tests/test_webui_real_model.py runs the 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from lib_tagger.settings import UpsampleSettings
-from tests.host_double.harness import start_webui
-
-
-@pytest.fixture(scope="module")
-def webui():
-    return start_webui()
-
-
-class RecordingPipeline:
-    def __init__(self, error: BaseException | None = None):
-        self.calls: list[dict] = []
-        self.error = error
-
-    def __call__(self, prompts, settings, seeds, width, height):
-        self.calls.append({"prompts": list(prompts), "settings": settings, "seeds": list(seeds),
-                           "size": (width, height)})
-        if self.error is not None:
-            raise self.error
-        return [SimpleNamespace(prompt=f"{p}, tag_{s}", original=p, new_tags=[f"tag_{s}"], model_input=f"<{p}>",
-                                seed=s, timings={"total": 0.01}) for p, s in zip(prompts, seeds)]
-
-
-@pytest.fixture
-def pipeline(monkeypatch):
-    from tagger_webui import script
-
-    fake = RecordingPipeline()
-    monkeypatch.setattr(script, "upsample", fake)
-    return fake
+from tests.host_double.harness import RecordingPipeline
 
 
 def ours(**changes) -> list:

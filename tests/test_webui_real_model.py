@@ -7,12 +7,6 @@ import pytest
 
 from lib_tagger.settings import FIELD_ORDER, UpsampleSettings
 from tests.factories.torch_models import make_dart_folder
-from tests.host_double.harness import start_webui
-
-
-@pytest.fixture(scope="module")
-def webui():
-    return start_webui()
 
 
 @pytest.fixture(scope="module")

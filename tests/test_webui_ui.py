@@ -4,15 +4,9 @@ the "Upsample now" preview, the Settings page and the model manager it configure
 from __future__ import annotations
 
 import gradio as gr
-import pytest
 
 from lib_tagger.settings import FIELD_ORDER, UpsampleSettings
-from tests.host_double.harness import install, start_webui
-
-
-@pytest.fixture(scope="module")
-def webui():
-    return start_webui()
+from tests.host_double.harness import install
 
 
 def test_controls_follow_field_order_and_default_to_valid_disabled_settings(webui):
@@ -62,7 +56,7 @@ def test_upsample_now_is_wired_to_the_tabs_prompt_width_and_height(webui):
 
 def test_preview_returns_the_new_prompt_and_details(webui, monkeypatch):
     from tagger_webui import script
-    from tests.test_webui_jobs import RecordingPipeline
+    from tests.host_double.harness import RecordingPipeline
 
     fake = RecordingPipeline()
     monkeypatch.setattr(script, "upsample", fake)
@@ -76,7 +70,7 @@ def test_preview_returns_the_new_prompt_and_details(webui, monkeypatch):
 
 def test_preview_error_is_shown_not_raised(webui, monkeypatch, capsys):
     from tagger_webui import script
-    from tests.test_webui_jobs import RecordingPipeline
+    from tests.host_double.harness import RecordingPipeline
 
     monkeypatch.setattr(script, "upsample", RecordingPipeline(FileNotFoundError("no model at /x")))
     prompt, details = script.preview_prompt("img2img", "1girl", 512, 512, UpsampleSettings().to_args())
@@ -90,7 +84,6 @@ def test_settings_page_section_and_manager_configuration(webui, tmp_path):
 
     from lib_tagger.models.manager import get_manager
     from tagger_webui import settings_page
-
     from tagger_webui.joytag_ui import OPTION_DEFAULTS
 
     keys = [k for k, v in shared.opts.data_labels.items() if v.section == ("tagger", "Tagger")]

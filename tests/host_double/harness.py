@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 HOST_DOUBLE = Path(__file__).resolve().parent
@@ -97,3 +98,17 @@ def start_webui() -> WebUi:
     app = FastAPI()
     script_callbacks.app_started_callback(demo, app)
     return WebUi(demo, app, tabs)
+
+
+class RecordingPipeline:
+    def __init__(self, error: BaseException | None = None):
+        self.calls: list[dict] = []
+        self.error = error
+
+    def __call__(self, prompts, settings, seeds, width, height):
+        self.calls.append({"prompts": list(prompts), "settings": settings, "seeds": list(seeds),
+                           "size": (width, height)})
+        if self.error is not None:
+            raise self.error
+        return [SimpleNamespace(prompt=f"{p}, tag_{s}", original=p, new_tags=[f"tag_{s}"], model_input=f"<{p}>",
+                                seed=s, timings={"total": 0.01}) for p, s in zip(prompts, seeds)]
