@@ -36,8 +36,23 @@ class FakeLaunch:
 
 
 @pytest.fixture
-def install():
-    return load_install()
+def install(tmp_path, monkeypatch):
+    module = load_install()
+    monkeypatch.setattr(module, "FAILURE_MARKER", tmp_path / ".llama-cpp-install-failed")
+    return module
+
+
+def test_a_failure_is_not_retried_at_every_start(install, monkeypatch):
+    monkeypatch.setattr(install, "installed_torch_version", lambda: "2.1.2+cu121")
+    assert install.main(FakeLaunch(set(), fail=True)) == "failed"
+    assert install.FAILURE_MARKER.is_file()
+    again = FakeLaunch(set())
+    assert install.main(again) == "skipped" and again.pip == []
+    monkeypatch.setattr(install, "installed_torch_version", lambda: "2.3.1+cu124")  # another torch: try again
+    assert install.main(again) == "installed cu124"
+    assert not install.FAILURE_MARKER.exists()
+    install.FAILURE_MARKER.write_text('{"torch": "2.3.1+cu124", "time": 0}')  # a week has passed
+    assert install.main(FakeLaunch(set())) == "installed cu124"
 
 
 def test_present_means_no_pip_call(install):
