@@ -5,7 +5,7 @@ versus our LlamaCppGenerator (and the upsampling pipeline when it is importable)
 
 The model files are written once into .cache/bench/ (about 420 MB Q8_0, 790 MB f16). Eos is
 biased away in the file, so every run generates exactly --tokens tokens. Runs of the methods
-are interleaved and the median is shown. The memory bound is the bytes of weights one token
+are interleaved (order rotated per run) and the median is shown. The memory bound is the bytes of weights one token
 reads (every tensor but the embedding table, plus one of its rows) divided by the bandwidth of a
 large numpy copy measured in the same run (one thread, so llama.cpp may beat it with several).
 """
@@ -158,8 +158,11 @@ def bench_kind(kind: str, params: SamplingParams, runs: int, threads: int) -> li
     direct_generate(llm, warm)
     ours(gen, warm)
     rates: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(runs):
-        for name, fn in list(methods.items()):
+    for run in range(runs):
+        order = list(methods.items())
+        for name, fn in order[run % len(order):] + order[:run % len(order)]:  # rotate: no order bias
+            if name not in methods:
+                continue
             try:
                 tokens, seconds = _timed(fn)
             except Exception as exc:  # the pipeline is someone else's work in progress

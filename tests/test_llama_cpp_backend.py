@@ -205,6 +205,17 @@ def test_banned_tags_in_the_params_are_compiled_against_the_vocabulary(solo, fil
         assert len(out.token_ids) == 40
 
 
+def test_wildcard_and_regex_bans_expand_against_candidate_tags(files):
+    gen = LlamaCppGenerator.load(files["solo"][0], n_gpu_layers=0, ban_candidates=("solo", "solo focus", "smile"))
+    try:
+        for pattern in ("so*", "/^sol/"):
+            outs = gen.generate([PROMPT] * 2, SamplingParams(max_new_tokens=40, banned_tags=(pattern,)), [1, 2])
+            for out in outs:
+                assert "solo" not in _tags(out.text), pattern
+    finally:
+        gen.close()
+
+
 def test_context_grows_for_long_requests_and_is_capped_by_the_model(files):
     gen = LlamaCppGenerator.load(files["short_context"][0], n_gpu_layers=0, n_ctx=64)
     try:

@@ -15,12 +15,12 @@ import mmap
 import struct
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lib_tagger.generate.base import Generation, ModelLoadError, SamplingParams
+from lib_tagger.generate.base import Generation, ModelLoadError, PromptTooLongError, SamplingParams
 
 DEFAULT_CONTEXT = 512  # DanTagGen prompts are ~100-200 tokens; room for 256+ new tokens
 _CONTEXT_STEP = 256
@@ -248,9 +248,12 @@ def _gpu_layers(requested: int | None) -> int:
 class LlamaCppGenerator:
     """A GGUF LLaMA model (DanTagGen) in llama.cpp; implements the ``Generator`` protocol."""
 
-    def __init__(self, path: Path, header: GGUFHeader, options: dict[str, Any], name: str) -> None:
+    def __init__(self, path: Path, header: GGUFHeader, options: dict[str, Any], name: str,
+                 ban_candidates: Iterable[str] = ()) -> None:
         self.path, self.header, self.name = path, header, name
         self._options = options
+        self.ban_candidates = tuple(ban_candidates)
+        self._bans: dict[tuple[str, ...], BannedNext | None] = {}
         self._lock = threading.Lock()
         self._llm = self._open(options["n_ctx"])
         self.n_ctx_train: int = header.context_length or _model_context(self._llm)
@@ -264,12 +267,14 @@ class LlamaCppGenerator:
         n_ctx: int | None = None,
         n_threads: int | None = None,
         name: str | None = None,
+        ban_candidates: Iterable[str] = (),
     ) -> LlamaCppGenerator:
         """Load ``path`` (ModelLoadError naming it when it is missing, truncated or corrupt).
 
         ``n_gpu_layers``: None offloads every layer, 0 keeps the model on the CPU; a llama.cpp
         build without GPU support always runs on the CPU. ``n_ctx``: the first context size
         (None: 512, capped by the model's training context); it grows when a prompt needs more.
+        ``ban_candidates`` (known tag names) lets wildcard and regex bans expand to whole tags.
         """
         path = Path(path)
         header = read_gguf_header(path)
@@ -280,7 +285,7 @@ class LlamaCppGenerator:
             "n_threads": n_threads,
             "n_ctx": first_ctx,
         }
-        return cls(path, header, options, name or path.stem)
+        return cls(path, header, options, name or path.stem, ban_candidates)
 
     def _open(self, n_ctx: int):
         try:
@@ -355,7 +360,7 @@ class LlamaCppGenerator:
         with self._lock:
             self._require_open()
             if banned_next is None and params.banned_tags:
-                banned_next = _compile_bans(params.banned_tags, self.vocab)  # None when nothing to ban
+                banned_next = self._bans_for(params.banned_tags)  # None when nothing to ban
             return [self._generate_one(prompt, params, _llama_seed(seed), banned_next)
                     for prompt, seed in zip(prompts, seeds)]
 
@@ -365,7 +370,7 @@ class LlamaCppGenerator:
         start = time.perf_counter()
         ids = self.tokenize_prompt(prompt)
         if len(ids) >= self.n_ctx_train:
-            raise ValueError(f"the prompt is {len(ids)} tokens; {self.name} reads at most {self.n_ctx_train}")
+            raise PromptTooLongError(f"the prompt is {len(ids)} tokens; {self.name} reads at most {self.n_ctx_train}")
         max_new = min(params.max_new_tokens, self.n_ctx_train - len(ids))
         self._fit_context(len(ids) + max_new)
         llm = self._llm
@@ -394,6 +399,12 @@ class LlamaCppGenerator:
         return Generation(text=text, pieces=pieces, token_ids=out, prompt_tokens=len(ids),
                           seconds=time.perf_counter() - start)
 
+    def _bans_for(self, patterns: Sequence[str]) -> BannedNext | None:
+        key = tuple(patterns)
+        if key not in self._bans:
+            self._bans[key] = _compile_bans(key, self.vocab, self.ban_candidates)
+        return self._bans[key]
+
     def close(self) -> None:
         """Free the weights and the context (RAM and VRAM). Safe to call twice."""
         with self._lock:
@@ -407,9 +418,9 @@ def _llama_seed(seed: int) -> int:
     return min(int(seed) & 0xFFFFFFFF, 0xFFFFFFFE)
 
 
-def _compile_bans(patterns: Sequence[str], vocab: LlamaCppVocab) -> BannedNext | None:
-    """Literal tags only: wildcard and regex patterns need candidate tags (pass ``banned_next``)."""
+def _compile_bans(patterns: Sequence[str], vocab: LlamaCppVocab, candidates: Sequence[str]) -> BannedNext | None:
+    """Bans over this vocabulary; wildcard and regex patterns expand against ``candidates``."""
     from lib_tagger.generate.bans import compile_bans
 
-    bans = compile_bans(patterns, vocab)
+    bans = compile_bans(patterns, vocab, candidates)
     return bans.banned_next if bans else None

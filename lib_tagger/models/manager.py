@@ -126,15 +126,17 @@ class ModelManager:
             assert source.repo is not None
             folder = fetch_files(source.repo, required, self.models_dir, optional=optional)
             path = folder / source.filename if source.filename else folder
+        from ..tags import get_tag_db
+
+        candidates = get_tag_db().names()  # wildcard and regex bans expand against known tags
         if source.backend == "llama-cpp":
             from ..generate.llama_cpp_backend import LlamaCppGenerator
 
-            return LlamaCppGenerator.load(path, n_gpu_layers=self._gpu_layers())
+            return LlamaCppGenerator.load(path, n_gpu_layers=self._gpu_layers(), ban_candidates=candidates)
         from ..generate.torch_backend import TorchGenerator
-        from ..tags import get_tag_db
 
         return TorchGenerator.from_pretrained(path, device=self.device, dtype=self.dtype,
-                                              ban_candidates=get_tag_db().names())
+                                              ban_candidates=candidates)
 
     def _gpu_layers(self) -> int:
         if self.device == "cpu" or not self.gpu_offload:
