@@ -115,26 +115,37 @@ def pipeline_runner(path: Path, params: SamplingParams):
     settings = UpsampleSettings(model=str(path), temperature=params.temperature, top_p=params.top_p,
                                 top_k=params.top_k, max_new_tokens=params.max_new_tokens)
     counted: list[int] = []
+    model_seconds: list[float] = []
 
     def run() -> int:
         counted.clear()
+        model_seconds.clear()
         with manager.use(settings.model) as loaded:
             generator = loaded.generator
             if not getattr(generator, "_bench_wrapped", False):
                 inner = generator.generate
 
                 def counting(prompts, p, seeds, *args, **kwargs):
+                    start = time.perf_counter()
                     result = inner(prompts, p, seeds, *args, **kwargs)
+                    model_seconds.append(time.perf_counter() - start)
                     counted.extend(len(g.token_ids) for g in result)
                     return result
 
                 generator.generate = counting
                 generator._bench_wrapped = True
+        start = time.perf_counter()
         upsample_prompts(["1girl, solo, long hair, blue eyes"], settings, seeds=[SEED],
                          width=832, height=1216, manager=manager)
+        total = time.perf_counter() - start
+        OUTSIDE_MODEL.append(100 * (total - sum(model_seconds)) / sum(model_seconds))
         return sum(counted)
 
     return (run, manager.unload), ""
+
+
+#: Per pipeline run: time spent outside the generator's calls, in % of the time inside them.
+OUTSIDE_MODEL: list[float] = []
 
 
 def bench_kind(kind: str, params: SamplingParams, runs: int, threads: int) -> list[tuple[str, float, str]]:
@@ -172,6 +183,10 @@ def bench_kind(kind: str, params: SamplingParams, runs: int, threads: int) -> li
                 continue
             rates[name].append(tokens / seconds)
     rows = [(name, statistics.median(values), "") for name, values in rates.items()]
+    if OUTSIDE_MODEL:
+        rows.append(("pipeline: time outside model calls (sort, build, parse, insert)",
+                     statistics.median(OUTSIDE_MODEL), "%"))
+        OUTSIDE_MODEL.clear()
     rows.append(("load: llama_cpp.Llama()", direct_load, "s"))
     rows.append(("load: LlamaCppGenerator.load()", ours_load, "s"))
     if why_not:
@@ -207,6 +222,8 @@ def main() -> None:
         for name, value, unit in rows:
             if unit == "s":
                 print(f"| {kind} | {name} | {value:.2f} s | | |")
+            elif unit == "%":
+                print(f"| {kind} | {name} | {value:.3f}% of model time | | |")
             elif unit == "-":
                 print(f"| {kind} | {name} | - | | |")
             else:

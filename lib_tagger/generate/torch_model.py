@@ -25,7 +25,10 @@ WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
 MODEL_TYPES = ("llama", "mistral", "mixtral")
 ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "mish")
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # a buffer older transformers releases saved
-_MOE_DENSE_ROWS = 16
+#: Up to this many rows, every chosen expert runs on all rows (weights read once, zero-weighted rows
+#: wasted): right on a GPU, where reading weights dominates; on a CPU, 8 decoding rows are already
+#: compute-bound, so from 2 rows on each expert runs on its own rows only.
+_MOE_DENSE_ROWS = {"cuda": 16, "cpu": 1}
 
 
 @dataclass(frozen=True)
@@ -404,14 +407,13 @@ class Decoder:
         probs = torch.softmax(F.linear(flat, layer["router"]).float(), dim=-1)
         weights, chosen = torch.topk(probs, self.config.experts_per_token, dim=-1)
         weights = (weights / weights.sum(dim=-1, keepdim=True)).to(x.dtype)
-        if flat.shape[0] > _MOE_DENSE_ROWS:  # prefill: each expert runs on its own rows only
+        if flat.shape[0] > _MOE_DENSE_ROWS.get(x.device.type, 1):  # each expert on its own rows only
             out = torch.zeros_like(flat)
             for expert in torch.unique(chosen).tolist():
                 rows, slots = torch.nonzero(chosen == expert, as_tuple=True)
                 out.index_add_(0, rows, self._expert(layer, expert, flat[rows]) * weights[rows, slots, None])
             return out.view(shape)
-        # Decoding: reading an expert's weights costs the same for one row or eight, so every chosen
-        # expert runs on all rows and rows that did not choose it weigh it by exactly 0.
+        # Few rows: every chosen expert runs on all rows; rows that did not choose it weigh it by 0.
         dense = torch.zeros(flat.shape[0], self.config.num_experts, dtype=x.dtype, device=x.device)
         dense.scatter_(1, chosen, weights)
         out = None
