@@ -18,7 +18,7 @@ from .models.manager import ModelManager, get_manager
 from .models.registry import FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY
 from .prompt import extract_tags, insert_tags, normalize_tag
 from .settings import UpsampleSettings
-from .tags import TagFields, get_tag_db, sort_tags
+from .tags import TagFields, get_tag_db, normalize_key, sort_tags
 
 #: Extra generation rounds DanTagGen may take when it returned fewer tags than the target.
 MAX_TOPUP_ROUNDS = 3
@@ -60,9 +60,12 @@ def prepare_prompt(
         rating=settings.rating, length=settings.length, identity=settings.identity, width=width, height=height
     )
     model_input = build_model_input(prompt_format, fields, options)
-    db = get_tag_db()
-    present = {db.canonical(normalize_tag(t.tag)) for t in tags}
-    return PreparedPrompt(fields, model_input, prompt_format, present)
+    return PreparedPrompt(fields, model_input, prompt_format, {_tag_key(t.tag) for t in tags})
+
+
+def _tag_key(tag: str) -> str:
+    """What two tags must share to be the same tag: normalized spelling, aliases resolved."""
+    return get_tag_db().canonical(normalize_tag(tag))
 
 
 def sampling_params(settings: UpsampleSettings) -> SamplingParams:
@@ -122,13 +125,12 @@ def upsample_prompts(
 
 def _filter(tags: list[str], present: set[str], params: SamplingParams) -> list[str]:
     """Drop banned tags and tags the prompt (or earlier output) already has; keep order."""
-    db = get_tag_db()
-    banned = expand_patterns(params.banned_tags, tags) if params.banned_tags else set()
+    banned = set(expand_patterns(params.banned_tags, tags)) if params.banned_tags else set()
     seen = set(present)
     kept = []
     for tag in tags:
-        key = db.canonical(normalize_tag(tag))
-        if not key or key in seen or tag in banned:
+        key = _tag_key(tag)
+        if not key or key in seen or normalize_key(tag) in banned or key in banned:
             continue
         seen.add(key)
         kept.append(tag)
@@ -153,7 +155,7 @@ def _top_up(generator, prep: PreparedPrompt, params: SamplingParams, seed: int, 
             break
         seconds += generation.seconds
         more = _filter(parse_model_output(prep.prompt_format, generation.text, generation.pieces),
-                       prep.present | {normalize_tag(t) for t in new_tags}, params)
+                       prep.present | {_tag_key(t) for t in new_tags}, params)
         if not more:
             break
         new_tags.extend(more)
