@@ -194,7 +194,9 @@ def test_service_frees_memory_first_holds_the_lock_and_unloads_when_asked(checkp
     from contextlib import contextmanager
 
     from lib_tagger.joytag import loader
+    from lib_tagger.models.manager import get_manager
 
+    get_manager().unload()  # a tag model another test left loaded is not this test's business
     events = []
 
     @contextmanager
