@@ -14,7 +14,6 @@ import contextlib
 import importlib.metadata
 import json
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -83,8 +82,8 @@ def main(launch: Any = None, marker: Path | None = None) -> str:
         return f"installed {label}"
     except Exception as exc:  # never break the WebUI's start
         print(f"[tagger] could not install {PACKAGE} ({' '.join(str(exc).split())[:200]}); GGUF models will "
-              f"use the torch backend. To build it yourself: CMAKE_ARGS=-DGGML_CUDA=on pip install {PACKAGE}",
-              file=sys.stderr)
+              f"use the torch backend. To build it yourself: CMAKE_ARGS=-DGGML_CUDA=on pip install {PACKAGE}")
+        # stdout: the host shows an install script's stderr only when it exits non-zero
         with contextlib.suppress(OSError):
             marker.write_text(json.dumps({"torch": torch_version, "time": time.time()}), encoding="utf-8")
         return "failed"

@@ -29,6 +29,21 @@ def tool_button(value: str, *, elem_id: str) -> Any:
     return ToolButton(value=value, elem_id=elem_id)
 
 
+def editable_dropdown() -> Any:
+    """The host's ``DropdownEditable`` for the Settings page (a plain ``gr.Dropdown`` where it has none).
+
+    Settings components must not take ``allow_custom_value`` as an argument: the host replays the
+    arguments into ``gr.update()``, which gradio 3.41 rejects, breaking the whole Settings page.
+    """
+    try:
+        from modules.ui_components import DropdownEditable
+    except ImportError:
+        import gradio as gr
+
+        return gr.Dropdown
+    return DropdownEditable
+
+
 def default_models_dir() -> str:
     """``<models_path>/tagger``."""
     from modules import paths_internal

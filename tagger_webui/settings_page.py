@@ -41,8 +41,8 @@ def register_options() -> None:
     add("tagger_gpu_offload", "Offload GGUF layers to the GPU (llama.cpp)", gr.Checkbox)
     add("tagger_keep_loaded", "Keep the tag model loaded between generations", gr.Checkbox,
         info="off: unload after each use to free RAM/VRAM")
-    add("tagger_default_model", "Default model", gr.Dropdown,
-        {"choices": model_names(), "allow_custom_value": True}, info="needs Reload UI")
+    add("tagger_default_model", "Default model", host.editable_dropdown(), {"choices": model_names()},
+        info="needs Reload UI")
     add("tagger_default_preset", "Default sampling preset", gr.Dropdown,
         {"choices": ["custom", *PRESETS]}, info="needs Reload UI")
     register_joytag_options()

@@ -98,11 +98,11 @@ def test_cpu_torch_installs_the_cpu_wheel(install, monkeypatch):
 def test_pip_failure_prints_one_line_and_does_not_raise(install, monkeypatch, capsys):
     monkeypatch.setattr(install, "installed_torch_version", lambda: "2.1.2+cu121")
     assert install.main(FakeLaunch(set(), fail=True)) == "failed"
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     assert len(err.strip().splitlines()) == 1
     assert "torch backend" in err and "CMAKE_ARGS=-DGGML_CUDA=on" in err
 
 
 def test_no_launch_module_does_not_raise(install, capsys):
     assert install.main() == "failed"  # no WebUI here: `import launch` fails
-    assert "could not install llama-cpp-python" in capsys.readouterr().err
+    assert "could not install llama-cpp-python" in capsys.readouterr().out
