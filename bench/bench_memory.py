@@ -3,8 +3,9 @@
 Random weights in the real shapes (dart-v2-sft, dart-v2-moe-sft as safetensors through the torch
 backend; DanTagGen-delta as a Q8_0 GGUF through llama.cpp), loaded through the same
 ``ModelManager`` the WebUI uses, one generation of 32 tokens, then unloaded. Each model runs in
-its own subprocess so one model's leftovers do not hide another's. Target: after unload, RSS is
-back within 10% of what it was before the load.
+its own subprocess so one model's leftovers do not hide another's. "Before" is taken once torch's
+thread pool runs and the backend libraries are imported, as in a WebUI that has generated an
+image. Target: after unload, RSS is back within 10% of what it was before the load.
 
     python bench/bench_memory.py [--models dart-v2-sft dart-v2-moe-sft dantaggen-delta-q8_0]
 """
@@ -58,9 +59,18 @@ def measure(path: str) -> dict:
 
     process = psutil.Process()
     get_tag_db()  # the tag data stays loaded by design; count it before the model
-    import torch  # the library and its one-time kernel buffers are not the model's
+    # What a WebUI process has before any tag model loads: torch with its thread pool started
+    # (any diffusion step does that) and the libraries the backends use (imported at start by
+    # the host's own text encoders, or once by our first load). They are not the model's memory.
+    import llama_cpp  # noqa: F401
+    import safetensors.torch  # noqa: F401
+    import tokenizers  # noqa: F401
+    import torch
 
-    torch.ones(64, 64) @ torch.ones(64, 64)
+    import lib_tagger.generate.llama_cpp_backend
+    import lib_tagger.generate.torch_backend  # noqa: F401
+
+    torch.ones(512, 512) @ torch.ones(512, 512)  # large enough to run on every thread of the pool
     gc.collect()
     before = process.memory_info().rss
     manager = ModelManager(device="cpu")

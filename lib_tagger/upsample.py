@@ -16,7 +16,7 @@ from .generate.bans import expand_patterns
 from .generate.base import Generation, PromptTooLongError, SamplingParams
 from .models.manager import ModelManager, get_manager
 from .models.registry import FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY
-from .prompt import extract_tags, insert_tags, normalize_tag
+from .prompt import extract_tags, insert_tags, is_clean_tag, normalize_tag
 from .settings import UpsampleSettings
 from .tags import TagFields, get_tag_db, normalize_key, sort_tags
 
@@ -124,13 +124,13 @@ def upsample_prompts(
 
 
 def _filter(tags: list[str], present: set[str], params: SamplingParams) -> list[str]:
-    """Drop banned tags and tags the prompt (or earlier output) already has; keep order."""
+    """Drop unprintable output, banned tags and tags the prompt (or earlier output) already has; keep order."""
     banned = set(expand_patterns(params.banned_tags, tags)) if params.banned_tags else set()
     seen = set(present)
     kept = []
     for tag in tags:
         key = _tag_key(tag)
-        if not key or key in seen or normalize_key(tag) in banned or key in banned:
+        if not key or not is_clean_tag(tag) or key in seen or normalize_key(tag) in banned or key in banned:
             continue
         seen.add(key)
         kept.append(tag)

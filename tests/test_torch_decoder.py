@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lib_tagger.generate.base import ModelLoadError  # noqa: E402
+from lib_tagger.generate.linear import packing_available  # noqa: E402
 from lib_tagger.generate.torch_model import Decoder, DecoderConfig, read_config  # noqa: E402
 from tests.factories import torch_models as tm  # noqa: E402
 
@@ -36,15 +37,21 @@ def _needs(model_type: str, overrides: dict) -> None:
         pytest.skip("this transformers' LlamaConfig has no num_key_value_heads (GQA came in 4.31)")
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+@pytest.fixture(scope="module", params=[(case, pack) for case in CASES for pack in ("packed", "plain")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
 def pair(request, tmp_path_factory):
-    """(transformers model, our decoder) over one saved checkpoint."""
-    model_type, overrides = CASES[request.param]
+    """(transformers model, our decoder) over one saved checkpoint; weights MKL-packed or plain."""
+    case, pack = request.param
+    model_type, overrides = CASES[case]
     _needs(model_type, overrides)
-    folder = tmp_path_factory.mktemp(request.param)
+    if pack == "packed" and not packing_available(torch.device("cpu"), torch.float32):
+        pytest.skip("this torch build has no usable MKL packed GEMM")
+    folder = tmp_path_factory.mktemp(case)
     config = tm.tiny_config(model_type, VOCAB, **overrides)
     hf = tm.save_hf_model(folder, config, seed=3)
-    return hf, Decoder.from_folder(folder)
+    ours = Decoder.from_folder(folder, pack_weights=pack == "packed")
+    assert ours.packed == (pack == "packed")
+    return hf, ours
 
 
 def _hf_logits(hf, ids, mask):
@@ -113,7 +120,7 @@ def test_sharded_checkpoint_and_tied_embeddings_load(tmp_path):
     cfg = tm.tiny_config("llama", VOCAB, tie_word_embeddings=True)
     tm.write_decoder_folder(tmp_path, cfg, seed=6, shards=3)
     model = Decoder.from_folder(tmp_path)
-    assert model.lm_head is model.embed
+    assert model.lm_head.weight is model.embed and model.lm_head.packed is None
     logits = model.forward(torch.tensor([[1, 5, 7]]), model.new_cache(1, 3))
     assert logits.shape == (1, VOCAB) and torch.isfinite(logits).all()
 

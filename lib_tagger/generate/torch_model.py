@@ -258,13 +258,26 @@ class KVCache:
 
 
 class Decoder:
-    """A loaded LLaMA / Mistral / Mixtral decoder (weights fused per layer for fewer kernel calls)."""
+    """A loaded LLaMA / Mistral / Mixtral decoder (weights fused per layer for fewer kernel calls).
 
-    def __init__(self, config: DecoderConfig, state: dict[str, Any], device, dtype) -> None:
+    ``pack_weights``: store the projection weights MKL-packed where that is available (x86 CPUs in
+    float32; see :mod:`~lib_tagger.generate.linear`): True at load, None (default) at the first
+    forward pass over two or more prompts (packing speeds batches up and slows batch 1 down a
+    little, so a model only ever run on one prompt at a time keeps plain weights), False never.
+    """
+
+    def __init__(self, config: DecoderConfig, state: dict[str, Any], device, dtype,
+                 pack_weights: bool | None = None) -> None:
         import torch
+
+        from lib_tagger.generate.linear import Linear, packing_available
 
         self.config, self.device, self.dtype = config, device, dtype
         self._act = _activation(config.hidden_act)
+        self._may_pack = packing_available(device, dtype) and pack_weights is not False
+        pack = self._may_pack and pack_weights is True
+        self.packed = pack
+        transpose = getattr(device, "type", str(device)) == "cpu"
 
         def take(key: str):
             return state.pop(key).to(device=device, dtype=dtype)
@@ -272,9 +285,17 @@ class Decoder:
         def fused(keys: list[str]):
             return torch.cat([state.pop(k).to(dtype=dtype) for k in keys]).to(device)
 
+        def linear(weight_keys: list[str], bias_keys: list[str] | None = None) -> Linear:
+            weight = fused(weight_keys) if len(weight_keys) > 1 else take(weight_keys[0])
+            bias = None
+            if bias_keys:
+                bias = fused(bias_keys) if len(bias_keys) > 1 else take(bias_keys[0])
+            return Linear(weight, bias, pack=pack, transpose=transpose)
+
         self.embed = take("model.embed_tokens.weight")
         self.norm = take("model.norm.weight")
-        self.lm_head = self.embed if config.tie_word_embeddings else take("lm_head.weight")
+        # A tied head stays the embedding itself: packing it would keep a second copy.
+        self.lm_head = Linear(self.embed) if config.tie_word_embeddings else linear(["lm_head.weight"])
         self.layers: list[dict[str, Any]] = []
         for i in range(config.num_layers):
             p = f"model.layers.{i}."
@@ -282,57 +303,84 @@ class Decoder:
             layer: dict[str, Any] = {
                 "ln1": take(p + "input_layernorm.weight"),
                 "ln2": take(p + "post_attention_layernorm.weight"),
-                "qkv": fused([f"{a}{n}_proj.weight" for n in "qkv"]),
-                "o": take(a + "o_proj.weight"),
-                "qkv_b": fused([f"{a}{n}_proj.bias" for n in "qkv"]) if config.attention_bias else None,
-                "o_b": take(a + "o_proj.bias") if config.attention_bias else None,
+                "qkv": linear([f"{a}{n}_proj.weight" for n in "qkv"],
+                              [f"{a}{n}_proj.bias" for n in "qkv"] if config.attention_bias else None),
+                "o": linear([a + "o_proj.weight"], [a + "o_proj.bias"] if config.attention_bias else None),
             }
             if config.num_experts:
                 m = p + "block_sparse_moe."
                 layer["router"] = take(m + "gate.weight")
-                layer["w13"] = torch.stack(
-                    [
-                        fused([f"{m}experts.{e}.w1.weight", f"{m}experts.{e}.w3.weight"])
-                        for e in range(config.num_experts)
-                    ]
-                )
-                layer["w2"] = torch.stack(
-                    [take(f"{m}experts.{e}.w2.weight") for e in range(config.num_experts)]
-                )
+                layer["experts"] = [
+                    (linear([f"{m}experts.{e}.w1.weight", f"{m}experts.{e}.w3.weight"]),
+                     linear([f"{m}experts.{e}.w2.weight"]))
+                    for e in range(config.num_experts)
+                ]
             else:
                 m = p + "mlp."
-                layer["gate_up"] = fused([m + "gate_proj.weight", m + "up_proj.weight"])
-                layer["down"] = take(m + "down_proj.weight")
-                layer["gate_up_b"] = (
-                    fused([m + "gate_proj.bias", m + "up_proj.bias"]) if config.mlp_bias else None
-                )
-                layer["down_b"] = take(m + "down_proj.bias") if config.mlp_bias else None
+                bias = config.mlp_bias
+                layer["gate_up"] = linear([m + "gate_proj.weight", m + "up_proj.weight"],
+                                          [m + "gate_proj.bias", m + "up_proj.bias"] if bias else None)
+                layer["down"] = linear([m + "down_proj.weight"], [m + "down_proj.bias"] if bias else None)
             self.layers.append(layer)
         self._rope_len = 0
         self._cos = self._sin = None
 
     @classmethod
-    def from_folder(cls, folder: str | Path, device=None, dtype=None) -> Decoder:
+    def from_folder(cls, folder: str | Path, device=None, dtype=None, pack_weights: bool | None = None) -> Decoder:
         """Load ``config.json`` + safetensors weights from ``folder`` (default: CPU, float32)."""
         import torch
 
         config = read_config(folder)
         state = load_state(folder, config)
-        return cls(config, state, device or torch.device("cpu"), dtype or torch.float32)
+        return cls(config, state, device or torch.device("cpu"), dtype or torch.float32, pack_weights)
+
+    def pack(self) -> None:
+        """Re-lay every projection weight out for MKL's packed GEMM (no-op where unavailable)."""
+        if self.packed or not self._may_pack:
+            return
+        for layer in self.layers:
+            for lin in self._linears(layer):
+                lin.pack()
+        if not self.config.tie_word_embeddings:
+            self.lm_head.pack()
+        self.packed = True
+
+    def _linears(self, layer: dict[str, Any]) -> list[Any]:
+        pairs = layer.get("experts", [])
+        return [layer["qkv"], layer["o"]] + [lin for pair in pairs for lin in pair] + [
+            layer[k] for k in ("gate_up", "down") if k in layer
+        ]
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of all weights held."""
-        tensors = [self.embed, self.norm] + ([] if self.config.tie_word_embeddings else [self.lm_head])
-        tensors += [t for layer in self.layers for t in layer.values() if t is not None]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        """Bytes of all weights held (in their plain layout)."""
+        tensors = [self.embed, self.norm] + [t for layer in self.layers for t in (layer["ln1"], layer["ln2"])]
+        tensors += [layer["router"] for layer in self.layers if "router" in layer]
+        total = sum(t.numel() * t.element_size() for t in tensors)
+        total += sum(lin.nbytes for layer in self.layers for lin in self._linears(layer))
+        return total + (0 if self.config.tie_word_embeddings else self.lm_head.nbytes)
+
+    def decode_bytes(self) -> int:
+        """Weight bytes one batch-1 decode step reads: all but the embedding table (one row of it),
+        and of a mixture of experts only ``experts_per_tok`` experts per layer."""
+        cfg = self.config
+        total = self.weight_bytes - self.embed.numel() * self.embed.element_size()
+        total += self.lm_head.nbytes if cfg.tie_word_embeddings else 0
+        if cfg.num_experts:
+            experts = sum(a.nbytes + b.nbytes for layer in self.layers for a, b in layer["experts"])
+            total -= experts * (cfg.num_experts - cfg.experts_per_token) // cfg.num_experts
+        return total + cfg.hidden_size * self.embed.element_size()
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         """An empty cache for ``batch`` rows and at most ``max_len`` tokens per row."""
         return KVCache(self.config, batch, max_len, self.device, self.dtype)
 
     def _rope(self, positions, stop: int):
-        """cos/sin (``[B, T, 1, D]``) for ``positions`` (all < ``stop``); the table grows on demand."""
+        """cos and signed sin (``[B, T, 1, D]``) for ``positions`` (all < ``stop``); the table grows on demand.
+
+        The signed sin has its first half negated, so that rotating ``x`` is
+        ``x * cos + x.roll(D / 2) * sin`` (HF's rotate-half, in one roll).
+        """
         import torch
 
         needed = max(stop, self.config.max_positions)
@@ -341,13 +389,17 @@ class Decoder:
             inv_freq = 1.0 / (self.config.rope_theta ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
             freqs = torch.outer(torch.arange(needed, dtype=torch.float32), inv_freq)
             angles = torch.cat((freqs, freqs), dim=-1).to(self.device)
-            self._cos, self._sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
+            sin = angles.sin()
+            sin[:, : d // 2] *= -1
+            self._cos, self._sin = angles.cos().to(self.dtype), sin.to(self.dtype)
             self._rope_len = needed
         return self._cos[positions].unsqueeze(2), self._sin[positions].unsqueeze(2)
 
     def _rms_norm(self, x, weight):
         import torch
 
+        if x.dtype == torch.float32:
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.config.rms_norm_eps) * weight
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.config.rms_norm_eps)
         return weight * xf.to(x.dtype)
@@ -369,34 +421,34 @@ class Decoder:
         return (mask | (k == q)[None]).unsqueeze(1)  # a padded query still sees itself: no NaN rows
 
     def _attention(self, layer: dict[str, Any], x, cos, sin, cache: KVCache, index: int, mask, start: int):
+        import torch
         import torch.nn.functional as F
 
         cfg = self.config
         b, t, _ = x.shape
         d, nh, nkv = cfg.head_dim, cfg.num_heads, cfg.num_kv_heads
-        qkv = F.linear(x, layer["qkv"], layer["qkv_b"])
-        q, k, v = qkv.split((nh * d, nkv * d, nkv * d), dim=-1)
-        q = _apply_rope(q.view(b, t, nh, d), cos, sin)
-        k = _apply_rope(k.view(b, t, nkv, d), cos, sin)
+        qkv = layer["qkv"](x)
+        # RoPE on the query and key heads at once.
+        qk = qkv[..., : (nh + nkv) * d].view(b, t, nh + nkv, d)
+        qk = torch.addcmul(qk * cos, qk.roll(d // 2, dims=-1), sin)
+        q, k = qk[:, :, :nh], qk[:, :, nh:]
         stop = start + t
         cache.keys[index, :, :, start:stop] = k.transpose(1, 2)
-        cache.values[index, :, :, start:stop] = v.view(b, t, nkv, d).transpose(1, 2)
+        cache.values[index, :, :, start:stop] = qkv[..., (nh + nkv) * d :].view(b, t, nkv, d).transpose(1, 2)
         keys, values = cache.keys[index, :, :, :stop], cache.values[index, :, :, :stop]
         group = nh // nkv
         # Grouped-query attention without repeating K/V: the query heads that share one KV head
         # are stacked along the query axis.
-        q = q.view(b, t, nkv, group, d).permute(0, 2, 3, 1, 4).reshape(b, nkv, group * t, d)
+        q = q.reshape(b, t, nkv, group, d).permute(0, 2, 3, 1, 4).reshape(b, nkv, group * t, d)
         if mask is not None and group > 1:
             mask = mask.unsqueeze(2).expand(b, 1, group, t, stop).reshape(b, 1, group * t, stop)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         out = out.view(b, nkv, group, t, d).permute(0, 3, 1, 2, 4).reshape(b, t, nh * d)
-        return F.linear(out, layer["o"], layer["o_b"])
+        return layer["o"](out)
 
     def _mlp(self, layer: dict[str, Any], x):
-        import torch.nn.functional as F
-
-        gate, up = F.linear(x, layer["gate_up"], layer["gate_up_b"]).chunk(2, dim=-1)
-        return F.linear(self._act(gate) * up, layer["down"], layer["down_b"])
+        gate, up = layer["gate_up"](x).chunk(2, dim=-1)
+        return layer["down"](self._act(gate) * up)
 
     def _moe(self, layer: dict[str, Any], x):
         import torch
@@ -423,10 +475,9 @@ class Decoder:
         return out.view(shape)
 
     def _expert(self, layer: dict[str, Any], expert: int, x):
-        import torch.nn.functional as F
-
-        gate, up = F.linear(x, layer["w13"][expert]).chunk(2, dim=-1)
-        return F.linear(self._act(gate) * up, layer["w2"][expert])
+        w13, w2 = layer["experts"][expert]
+        gate, up = w13(x).chunk(2, dim=-1)
+        return w2(self._act(gate) * up)
 
     def forward(self, input_ids, cache: KVCache, valid=None, all_logits: bool = False):
         """Run ``input_ids`` (``[B, T]``) after what ``cache`` holds and return float32 logits.
@@ -438,17 +489,21 @@ class Decoder:
         import torch.nn.functional as F
 
         b, t = input_ids.shape
+        if b > 1 and not self.packed:
+            self.pack()
         start, stop = cache.length, cache.length + t
         if stop > cache.max_len:
             raise ValueError(f"KV cache holds {cache.max_len} tokens; {stop} requested")
         if valid is None:
-            valid = torch.ones(b, t, dtype=torch.bool, device=self.device)
+            cache.valid[:, start:stop] = True
+            positions = cache.next_pos[:, None] + torch.arange(t, device=self.device)
+            cache.next_pos += t
         else:
             valid = valid.to(device=self.device, dtype=torch.bool)
             cache.padded = cache.padded or not bool(valid.all())
-        cache.valid[:, start:stop] = valid
-        positions = (cache.next_pos[:, None] + valid.long().cumsum(dim=1) - 1).clamp_(min=0)
-        cache.next_pos += valid.sum(dim=1)
+            cache.valid[:, start:stop] = valid
+            positions = (cache.next_pos[:, None] + valid.long().cumsum(dim=1) - 1).clamp_(min=0)
+            cache.next_pos += valid.sum(dim=1)
         cos, sin = self._rope(positions, stop)
         mask = self._mask(cache, start, stop)
         h = F.embedding(input_ids.to(self.device), self.embed)
@@ -461,18 +516,10 @@ class Decoder:
         cache.length = stop
         if not all_logits:
             h = h[:, -1]
-        return F.linear(self._rms_norm(h, self.norm), self.lm_head).float()
+        return self.lm_head(self._rms_norm(h, self.norm)).float()
 
     def close(self) -> None:
         """Drop every weight reference."""
         self.layers = []
         self.embed = self.norm = self.lm_head = None
         self._cos = self._sin = None
-
-
-def _apply_rope(x, cos, sin):
-    import torch
-
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin

@@ -6,7 +6,7 @@ Pure Python (regular expressions only); importing it loads no heavy library.
 from .extract import PromptTag, extract_tags
 from .grammar import Token, parse, render
 from .insert import InsertResult, insert_tags
-from .tags import escape_tag, normalize_tag, unescape_tag
+from .tags import escape_tag, is_clean_tag, normalize_tag, unescape_tag
 
 __all__ = [
     "InsertResult",
@@ -15,6 +15,7 @@ __all__ = [
     "escape_tag",
     "extract_tags",
     "insert_tags",
+    "is_clean_tag",
     "normalize_tag",
     "parse",
     "render",

@@ -46,6 +46,12 @@ def is_kaomoji(tag: str) -> bool:
     return total <= 2
 
 
+def is_clean_tag(text: str) -> bool:
+    """False for model output that cannot be a tag: control or format characters, or U+FFFD
+    (the replacement a byte-level tokenizer decodes a broken UTF-8 sequence to)."""
+    return bool(text.strip()) and text.isprintable() and "\ufffd" not in text
+
+
 def model_form(text: str) -> str:
     """The model form of already-unescaped tag text (underscores, whitespace and case normalised)."""
     text = " ".join(text.split())
