@@ -43,13 +43,16 @@ _joytag_configured = False
 
 
 def _joytag_ui() -> Any:
-    """``joytag_ui``, configured once from our options and the host's memory/queue hooks."""
+    """``joytag_ui``, its service set up once with our options and the host's memory/queue hooks.
+
+    The service reads the options and the models folder at every use: a changed setting applies at the
+    next click or API call, without a restart.
+    """
     global _joytag_configured
     from . import host, joytag_ui, settings_page
 
     if not _joytag_configured:
-        models_dir = str(settings_page.value("tagger_models_dir") or "").strip() or host.default_models_dir()
-        joytag_ui.configure(options=host.opt, models_dir=models_dir, free_memory=host.free_vram,
+        joytag_ui.configure(options=host.opt, models_dir=settings_page.models_dir, free_memory=host.free_vram,
                             gpu_lock=host.gpu_lock)
         _joytag_configured = True
     return joytag_ui

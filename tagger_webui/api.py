@@ -36,7 +36,7 @@ class UpsampleResponse(BaseModel):
     timings: dict[str, float]
 
 
-def _status_for(exc: Exception) -> int:
+def status_for(exc: Exception) -> int:
     """4xx for what the caller can fix (unknown model, missing or corrupt files, bad values)."""
     from lib_tagger.generate.base import ModelLoadError
     from lib_tagger.settings import SettingsError
@@ -64,10 +64,10 @@ def upsample_endpoint(request: UpsampleRequest) -> UpsampleResponse:
         with host.gpu_lock():
             result = upsample([request.prompt], settings, [seed], request.width, request.height)[0]
     except Exception as exc:
-        status = _status_for(exc)
+        status = status_for(exc)
         if status == 500:
             host.report(f"Tagger: API upsampling failed: {error_text(exc)}")
-        raise HTTPException(status_code=status, detail=f"tagger: {error_text(exc)}") from None
+        raise HTTPException(status_code=status, detail=f"tagger: {error_text(exc, limit=None)}") from None
     return UpsampleResponse(prompt=result.prompt, original=result.original, new_tags=list(result.new_tags),
                             model_input=result.model_input, seed=result.seed,
                             timings={k: float(v) for k, v in result.timings.items()})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 TAGGER_FOLDER = "tagger"
@@ -22,11 +22,20 @@ def input_accordion(value: bool, *, label: str, elem_id: str) -> Any:
     return InputAccordion(value, label=label, elem_id=elem_id)
 
 
-def tool_button(value: str, *, elem_id: str) -> Any:
-    """A small icon button (the host's ``ToolButton``)."""
-    from modules.ui_components import ToolButton
+def tool_button(value: str, *, elem_id: str, elem_classes: Sequence[str] = ()) -> Any:
+    """The host's ``ToolButton`` (a small icon button; it adds the ``tool`` class), or a plain ``gr.Button``
+    with that class where the host has none.
 
-    return ToolButton(value=value, elem_id=elem_id)
+    In A1111 the host's tool buttons of one row share one gradio Form: only a ``ToolButton`` created
+    right after one of them lands beside it.
+    """
+    try:
+        from modules.ui_components import ToolButton
+    except ImportError:
+        import gradio as gr
+
+        return gr.Button(value=value, elem_id=elem_id, elem_classes=["tool", *elem_classes])
+    return ToolButton(value=value, elem_id=elem_id, elem_classes=list(elem_classes))
 
 
 def editable_dropdown() -> Any:
@@ -59,14 +68,31 @@ def opt(key: str, default: Any = None) -> Any:
 
 
 def add_option(key: str, default: Any, label: str, component: Any = None, component_args: Any = None,
-               *, section: tuple[str, str], info: str = "", onchange: Callable[[], None] | None = None) -> None:
-    """Register one setting in the host's Settings page."""
+               *, section: tuple[str, str], category: tuple[str, str] | None = None, info: str = "",
+               onchange: Callable[[], None] | None = None) -> None:
+    """Register one setting in the host's Settings page, in ``section`` ``(id, label)``.
+
+    ``category`` ``(id, label)`` groups the section under a heading where the host has setting categories
+    (A1111 1.7+, Forge); older hosts show the section without one.
+    """
     from modules import shared
 
-    option = shared.OptionInfo(default, label, component, component_args, onchange=onchange, section=section)
+    extra = {"category_id": category[0]} if category is not None and _register_category(*category) else {}
+    option = shared.OptionInfo(default, label, component, component_args, onchange=onchange, section=section,
+                               **extra)
     if info:
         option = option.info(info)
     shared.opts.add_option(key, option)
+
+
+def _register_category(category_id: str, label: str) -> bool:
+    """Register a Settings category (a no-op when it exists); False where the host has no categories."""
+    try:
+        from modules.options import categories
+    except ImportError:
+        return False
+    categories.register_category(category_id, label)
+    return True
 
 
 def host_cpu_forced(task: str = "tagger") -> bool:

@@ -36,10 +36,10 @@ def error_params(exc: BaseException) -> dict[str, str]:
     return {ERROR_KEY: error_text(exc)}
 
 
-def error_text(exc: BaseException) -> str:
-    """One line naming the error."""
+def error_text(exc: BaseException, limit: int | None = 300) -> str:
+    """One line naming the error, cut at ``limit`` characters (None: whole)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
+    return f"{type(exc).__name__}: {text}"[:limit]
 
 
 def settings_from_params(params: dict[str, Any]) -> UpsampleSettings | None:

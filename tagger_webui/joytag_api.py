@@ -87,6 +87,22 @@ def _options(service: JoyTagService, overrides: dict[str, Any]) -> Any:
         raise HTTPException(status_code=422, detail=f"options: {exc}") from None
 
 
+def _model_error(exc: Exception) -> HTTPException:
+    """The HTTP error for a failed interrogation, with the status ``/tagger/v1/upsample`` uses.
+
+    404: model files missing (the detail names them and the folder to put them in); 422: an unreadable
+    model file or a bad setting (the detail names the file or the setting); 500: anything else (also logged
+    with its traceback).
+    """
+    from .api import status_for
+
+    status = status_for(exc)
+    if status == 500:
+        log.error("JoyTag interrogation failed", exc_info=exc)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return HTTPException(status_code=status, detail=f"tagger: JoyTag: {type(exc).__name__}: {text}")
+
+
 def register(
     app: Any, service: JoyTagService | None = None, dependencies: Sequence[Any] | None = None
 ) -> None:
@@ -97,12 +113,13 @@ def register(
 
     def interrogate(request: InterrogateRequest) -> InterrogateResponse:
         image = decode_image(request.image)
-        options = _options(current(), request.options)
         try:
+            options = _options(current(), request.options)
             selected, caption = current().tag(image, options)
+        except HTTPException:
+            raise
         except Exception as exc:  # model missing, corrupt, out of memory: say so, keep the server up
-            log.error("JoyTag interrogation failed", exc_info=exc)
-            raise HTTPException(status_code=500, detail=f"JoyTag failed: {exc}") from None
+            raise _model_error(exc) from None
         return InterrogateResponse(
             caption=caption, tags=[TagScore(tag=tag, score=score) for tag, score in selected]
         )

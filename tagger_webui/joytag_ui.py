@@ -1,11 +1,10 @@
 """JoyTag in the WebUI: the img2img "Interrogate with JoyTag" button, the batch caption panel, and the
 service both (and the HTTP API) run JoyTag through.
 
-Registration (from ``scripts/tagger.py``)::
+Registration (``tagger_webui._joytag_ui`` and ``register_callbacks``)::
 
-    joytag_ui.configure(options=lambda key, default: getattr(shared.opts, key, default),
-                        models_dir=host.default_models_dir(), free_memory=host.free_vram,
-                        gpu_lock=host.gpu_lock)
+    joytag_ui.configure(options=host.opt, models_dir=settings_page.models_dir,
+                        free_memory=host.free_vram, gpu_lock=host.gpu_lock)
     script_callbacks.on_after_component(joytag_ui.on_after_component)
 
 ``on_after_component`` watches the host build img2img: it adds our button right after the built-in
@@ -214,16 +213,21 @@ _service = JoyTagService()
 def configure(
     options: Callable[[str, Any], Any] | None = None,
     *,
-    models_dir: str | None = None,
+    models_dir: str | Callable[[], str | None] | None = None,
     free_memory: Callable[[], None] | None = None,
     gpu_lock: Callable[[], AbstractContextManager] | None = None,
 ) -> JoyTagService:
-    """Set up the process-wide service from WebUI options (``options(key, default)``) and host hooks."""
+    """Set up the process-wide service from WebUI options (``options(key, default)``) and host hooks.
+
+    ``models_dir`` is the folder for hub downloads, or a function returning it: then it is read at each
+    use, like the options, so a changed setting applies at the next click without a restart.
+    """
     global _service
+    folder: Callable[[], str | None] = models_dir if callable(models_dir) else lambda: models_dir
     if options is None:
-        settings: Callable[[], JoyTagSettings] = lambda: JoyTagSettings(models_dir=models_dir)  # noqa: E731
+        settings: Callable[[], JoyTagSettings] = lambda: JoyTagSettings(models_dir=folder())  # noqa: E731
     else:
-        settings = lambda: settings_from_options(options, models_dir)  # noqa: E731
+        settings = lambda: settings_from_options(options, folder())  # noqa: E731
     _service = JoyTagService(settings, free_memory, gpu_lock)
     return _service
 
@@ -314,10 +318,12 @@ def _gradio_major() -> int:
 
 
 def create_button() -> tuple[Any, Any]:
-    """Our tool button and its hidden tab-index input, created in the open Blocks context."""
+    """Our tool button (the host's ``ToolButton``) and its hidden tab-index input, in the open Blocks context."""
     import gradio as gr
 
-    button = gr.Button(value=BUTTON_LABEL, elem_id=BUTTON_ELEM_ID, elem_classes=["tool", "tagger_tool"])
+    from . import host
+
+    button = host.tool_button(BUTTON_LABEL, elem_id=BUTTON_ELEM_ID, elem_classes=["tagger_tool"])
     tab_index = gr.Number(value=0, visible=False, elem_id=TAB_INDEX_ELEM_ID)
     return button, tab_index
 

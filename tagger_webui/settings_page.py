@@ -10,6 +10,9 @@ from lib_tagger.settings import DEFAULT_MODEL, PRESETS
 from . import host
 
 SECTION = ("tagger", "Tagger")
+#: Our own Settings category (A1111 1.7+ and Forge list sections under category headings; the built-in
+#: "Interrogate" section has none, so without one ours would sit under "Uncategorized").
+CATEGORY = ("tagger", "Tagger")
 DEVICES = ("auto", "cuda", "cpu")
 #: option key → default, used before the Settings page has registered them.
 DEFAULTS: dict[str, Any] = {
@@ -27,13 +30,18 @@ def value(key: str) -> Any:
     return host.opt(key, DEFAULTS[key])
 
 
+def models_dir() -> str:
+    """The folder for tag models now: the setting, or ``<models>/tagger`` when it is empty."""
+    return str(value("tagger_models_dir") or "").strip() or host.default_models_dir()
+
+
 def register_options() -> None:
     """``on_ui_settings`` callback: add our options to the Settings page."""
     import gradio as gr
 
     def add(key: str, label: str, component: Any = None, args: Any = None, info: str = "") -> None:
-        host.add_option(key, DEFAULTS[key], label, component, args, section=SECTION, info=info,
-                        onchange=apply_to_manager)
+        host.add_option(key, DEFAULTS[key], label, component, args, section=SECTION, category=CATEGORY,
+                        info=info, onchange=apply_to_manager)
 
     add("tagger_models_dir", "Folder for tag models", info=f"empty: {host.default_models_dir()}")
     add("tagger_device", "Device for tag models", gr.Radio, {"choices": list(DEVICES)},
@@ -76,7 +84,8 @@ def register_joytag_options() -> None:
     )
     for name, label, component, args, info in rows:
         key = f"tagger_joytag_{name}"
-        host.add_option(key, OPTION_DEFAULTS[key], label, component, args, section=SECTION, info=info)
+        host.add_option(key, OPTION_DEFAULTS[key], label, component, args, section=SECTION, category=CATEGORY,
+                        info=info)
 
 
 def manager_options() -> dict[str, Any]:
@@ -85,7 +94,7 @@ def manager_options() -> dict[str, Any]:
     if device == "auto" and host.host_cpu_forced():
         device = "cpu"
     return {
-        "models_dir": str(value("tagger_models_dir") or "").strip() or host.default_models_dir(),
+        "models_dir": models_dir(),
         "device": device,
         "gpu_offload": bool(value("tagger_gpu_offload")),
         "keep_loaded": bool(value("tagger_keep_loaded")),

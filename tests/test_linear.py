@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lib_tagger.generate import linear as linear_module  # noqa: E402
-from lib_tagger.generate.linear import Linear, packing_available  # noqa: E402
+from lib_tagger.generate.linear import Linear, packing_available, wants_transposed  # noqa: E402
 from lib_tagger.generate.torch_model import Decoder  # noqa: E402
 from tests.factories import torch_models as tm  # noqa: E402
 
@@ -24,7 +24,8 @@ def test_packed_product_equals_f_linear_for_any_row_count(rows, with_bias):
     gen = torch.Generator().manual_seed(rows)
     weight, bias = torch.randn(70, 48, generator=gen), torch.randn(70, generator=gen) if with_bias else None
     x = torch.randn(2, rows, 48, generator=gen)[:, ::1]
-    layer = Linear(weight.clone(), bias, pack=True)
+    layer = Linear(weight.clone(), bias)
+    layer.pack()
     assert layer.weight is None and layer.packed is not None, "the packed copy replaces the plain weight"
     got = layer(x)
     assert got.shape == (2, rows, 70)
@@ -36,7 +37,9 @@ def test_packed_product_equals_f_linear_for_any_row_count(rows, with_bias):
 def test_packed_product_reads_non_contiguous_rows():
     weight = torch.randn(30, 16)
     x = torch.randn(4, 3, 16).transpose(0, 1)  # [3, 4, 16], not contiguous
-    torch.testing.assert_close(Linear(weight, pack=True)(x), torch.nn.functional.linear(x, weight))
+    layer = Linear(weight)
+    layer.pack()
+    torch.testing.assert_close(layer(x), torch.nn.functional.linear(x, weight))
 
 
 def test_only_float32_on_cpu_packs():
@@ -92,18 +95,31 @@ def test_by_default_weights_are_packed_at_the_first_batch_only(tmp_path):
                                atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(70, 48), (48, 70)])
+def test_wide_weights_are_stored_transposed_on_cpu_only():
+    assert wants_transposed(70, 48, CPU) and wants_transposed(48, 48, CPU)
+    assert not wants_transposed(48, 70, CPU)
+    assert not wants_transposed(70, 48, torch.device("meta"))
+
+
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_transposed_layout_only_for_wide_weights_and_same_products(shape, with_bias):
+def test_a_transposed_weight_gives_the_same_products_and_packs(with_bias):
     gen = torch.Generator().manual_seed(9)
-    weight = torch.randn(*shape, generator=gen)
-    bias = torch.randn(shape[0], generator=gen) if with_bias else None
-    layer = Linear(weight, bias, transpose=True)
-    assert layer.transposed == (shape[0] >= shape[1])
-    x = torch.randn(3, 1, shape[1], generator=gen)
+    weight = torch.randn(70, 48, generator=gen)
+    bias = torch.randn(70, generator=gen) if with_bias else None
+    layer = Linear(weight.t().contiguous(), bias, transposed=True)
+    assert (layer.out_features, layer.in_features) == (70, 48)
+    x = torch.randn(3, 1, 48, generator=gen)
     expected = torch.nn.functional.linear(x, weight, bias)
     torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
     if packing_available(CPU, torch.float32):
         layer.pack()  # from the transposed layout
         assert layer.packed is not None and not layer.transposed
         torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_decoder_stores_wide_projections_transposed_on_cpu(tmp_path):
+    tm.write_decoder_folder(tmp_path, tm.tiny_config("llama", 64), seed=5)
+    model = Decoder.from_folder(tmp_path, pack_weights=False)
+    layer = model.layers[0]
+    assert layer["qkv"].transposed and layer["gate_up"].transposed and model.lm_head.transposed
+    assert not layer["down"].transposed  # more inputs than outputs: plain is faster

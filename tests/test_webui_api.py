@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import httpx
 import pytest
 
+from tests.asgi_client import Client
 from tests.host_double.harness import RecordingPipeline
 
 
@@ -47,21 +45,6 @@ def test_a_named_dict_with_an_unknown_key_is_reported_not_run(webui, pipeline, c
     processed, _ = webui.run("txt2img", script_args=args, prompt="1girl", seed=4)
     assert processed.images[0].prompt == "1girl"
     assert "unknown setting(s): lenght" in capsys.readouterr().err
-
-
-class Client:
-    """Requests straight into the ASGI app (the installed starlette TestClient and httpx disagree)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def post(self, path: str, json: dict) -> httpx.Response:
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                return await client.post(path, json=json)
-
-        return asyncio.run(send())
 
 
 @pytest.fixture

@@ -1,54 +1,27 @@
-"""The JoyTag HTTP routes, called in-process through httpx's ASGI transport, on a tiny random checkpoint.
-
-(Starlette's TestClient is not used: the forge profile's starlette 0.27 fails with httpx 0.28.)"""
+"""The JoyTag HTTP routes, called in-process (tests/asgi_client.py), on a tiny random checkpoint."""
 
 from __future__ import annotations
 
 import base64
 import io
+import logging
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
 fastapi = pytest.importorskip("fastapi")
-import asyncio  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-
-import httpx  # noqa: E402
 from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
 
 from lib_tagger.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
 from lib_tagger.joytag.postprocess import JoyTagOptions, format_tags, select_tags  # noqa: E402
-from tagger_webui import joytag_api  # noqa: E402
-from tagger_webui.joytag_ui import JoyTagService, JoyTagSettings  # noqa: E402
+from tagger_webui import joytag_api, joytag_ui  # noqa: E402
+from tagger_webui.joytag_ui import JoyTagService, JoyTagSettings, settings_from_options  # noqa: E402
+from tests.asgi_client import Client  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
 SETTINGS_OPTIONS = JoyTagOptions(top_k=6)
-
-
-class Client:
-    """A synchronous in-process client for an ASGI app (works with httpx 0.24 and 0.28)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
-        async def send():
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                return await client.request(method, path, **kwargs)
-
-        # asyncio.run on a worker thread: on the main thread it would leave no current event loop behind,
-        # and gradio 4 Blocks built later in the session would get no queue locks.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, send()).result()
-
-    def get(self, path: str, **kwargs) -> httpx.Response:
-        return self._send("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs) -> httpx.Response:
-        return self._send("POST", path, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -163,15 +136,122 @@ def test_missing_image_field_is_a_validation_error(client):
     assert "image" in response.text
 
 
-def test_missing_model_is_a_clear_500(client, settings, tmp_path):
+def post_image(client, seed: int = 5):
+    data, image = png_b64(seed)
+    return client.post(joytag_api.INTERROGATE_PATH, json={"image": data}), image
+
+
+def test_missing_model_folder_is_404_naming_it(client, settings, tmp_path):
     settings["value"] = JoyTagSettings(source=str(tmp_path / "no-model-here"), device="cpu")
-    data, _ = png_b64(5)
-    response = client.post(joytag_api.INTERROGATE_PATH, json={"image": data})
+    response, _ = post_image(client)
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert detail.startswith("tagger: JoyTag: ModelFilesMissing: ") and str(tmp_path / "no-model-here") in detail
+
+
+def test_folder_lacking_files_is_404_naming_the_files(client, settings, checkpoint, tmp_path):
+    folder = tmp_path / "half"
+    folder.mkdir()
+    shutil.copy(checkpoint / "config.json", folder / "config.json")
+    settings["value"] = JoyTagSettings(source=str(folder), device="cpu")
+    response, _ = post_image(client)
+    assert response.status_code == 404
+    assert f"{folder} lacks model.safetensors, top_tags.txt" in response.json()["detail"]
+
+
+def test_hub_files_not_downloaded_is_404_naming_files_and_folder(client, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub is never asked
+    settings["value"] = JoyTagSettings(source="fancyfeast/joytag", models_dir=str(tmp_path), device="cpu")
+    response, _ = post_image(client)
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert "config.json, model.safetensors, top_tags.txt of fancyfeast/joytag" in detail
+    assert f"put them in {tmp_path / 'fancyfeast--joytag'}" in detail
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("model.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{not json", "model.safetensors"),
+        ("config.json", b"{\"class\": \"ViT\", ", "config.json"),
+        ("top_tags.txt", b"only_one_tag\n", "top_tags.txt"),
+    ],
+)
+def test_corrupt_model_file_is_422_naming_it(client, settings, checkpoint, tmp_path, name, content, says):
+    folder = tmp_path / "corrupt"
+    shutil.copytree(checkpoint, folder)
+    (folder / name).write_bytes(content)
+    settings["value"] = JoyTagSettings(source=str(folder), device="cpu")
+    response, _ = post_image(client)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("tagger: JoyTag: JoyTagModelError: ") and str(folder / says) in detail
+
+
+def test_bad_setting_is_422_naming_it(checkpoint):
+    values = {"tagger_joytag_model": str(checkpoint), "tagger_joytag_threshold": 1.5}
+    service = JoyTagService(lambda: settings_from_options(lambda key, default: values.get(key, default)))
+    app = FastAPI()
+    joytag_api.register(app, service=service)
+    response, _ = post_image(Client(app))
+    assert response.status_code == 422 and "threshold" in response.json()["detail"]
+
+
+def test_other_failures_are_500_with_the_reason_and_logged(settings, caplog):
+    def free_memory():
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    app = FastAPI()
+    joytag_api.register(app, service=JoyTagService(lambda: settings["value"], free_memory))
+    with caplog.at_level(logging.ERROR, logger=joytag_api.__name__):
+        response, _ = post_image(Client(app))
     assert response.status_code == 500
-    assert (
-        response.json()["detail"].startswith("JoyTag failed:")
-        and "no-model-here" in response.json()["detail"]
-    )
+    assert response.json()["detail"] == "tagger: JoyTag: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert any(record.exc_info for record in caplog.records)
+
+
+# ---------------------------------------------------------------------------- inside the host double
+@pytest.fixture(scope="module")
+def host_app():
+    """The host double's app, with the JoyTag service set up by the extension's own app_started callback."""
+    import tagger_webui
+    from tests.host_double.harness import start_webui
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tagger_webui, "_joytag_configured", False)  # other tests replaced the service
+        yield start_webui().app
+    joytag_ui.configure()
+
+
+def test_models_folder_setting_applies_at_the_next_call(host_app, checkpoint, reference, tmp_path, monkeypatch):
+    from modules import shared
+
+    from tagger_webui import settings_page
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(checkpoint, first / "fancyfeast--joytag")
+    client = Client(host_app)
+    shared.opts.set("tagger_joytag_device", "cpu")
+    try:
+        shared.opts.set("tagger_models_dir", str(first))
+        response, image = post_image(client, 8)
+        assert response.status_code == 200, response.text
+        assert response.json()["caption"] == expected(reference, image, JoyTagOptions())[1]
+
+        shared.opts.set("tagger_models_dir", f" {second} ")
+        response, _ = post_image(client, 8)
+        assert response.status_code == 404 and str(second / "fancyfeast--joytag") in response.json()["detail"]
+        with pytest.warns(UserWarning, match=str(second)):
+            joytag_ui.interrogate_to_prompt(0, "keep", image, None, None, None, None)
+
+        shared.opts.set("tagger_models_dir", str(first))  # the button too follows the setting
+        caption = expected(reference, image, JoyTagOptions())[1]
+        assert caption and joytag_ui.interrogate_to_prompt(0, "", image, None, None, None, None) == caption
+    finally:
+        for key in ("tagger_models_dir", "tagger_joytag_device"):
+            shared.opts.set(key, shared.opts.get_default(key))
+        assert settings_page.models_dir() == settings_page.host.default_models_dir()
 
 
 def test_unload_frees_joytag(client):

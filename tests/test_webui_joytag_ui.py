@@ -6,6 +6,8 @@ through a separately loaded ``JoyTagger`` so the UI path is checked against the 
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,7 +18,7 @@ from lib_tagger.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
 from lib_tagger.joytag.postprocess import JoyTagOptions, OptionsError, format_tags, select_tags  # noqa: E402
 from tagger_webui import joytag_ui  # noqa: E402
 from tagger_webui.joytag_ui import JoyTagService, JoyTagSettings, JoyTagUiError  # noqa: E402
-from tests.browser.pages import img2img_page  # noqa: E402
+from tests.browser.pages import GRADIO_MAJOR, img2img_page  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
 UPDATE_TYPES = ("update", "generic_update")
@@ -244,9 +246,16 @@ def _by_elem_id(demo, elem_id):
 
 
 def _our_button(page):
-    ids = [child.elem_id for child in page.tools_row.children]
-    assert ids[:3] == ["interrogate", "deepbooru", joytag_ui.BUTTON_ELEM_ID]
-    return page.tools_row.children[2], _by_elem_id(page.demo, joytag_ui.TAB_INDEX_ELEM_ID)
+    """Our button: the host's ToolButton, the next child after DeepBooru in DeepBooru's container."""
+    from modules.ui_components import ToolButton
+
+    deepbooru = _by_elem_id(page.demo, "deepbooru")
+    siblings = deepbooru.parent.children
+    button = siblings[siblings.index(deepbooru) + 1]
+    assert button.elem_id == joytag_ui.BUTTON_ELEM_ID and isinstance(button, ToolButton)
+    assert "tool" in button.elem_classes and "tagger_tool" in button.elem_classes
+    assert _by_elem_id(page.demo, joytag_ui.BUTTON_ELEM_ID) is button
+    return button, _by_elem_id(page.demo, joytag_ui.TAB_INDEX_ELEM_ID)
 
 
 def test_button_lands_after_deepbooru_and_is_wired_to_every_image():
@@ -261,6 +270,32 @@ def test_button_lands_after_deepbooru_and_is_wired_to_every_image():
     assert any(
         getattr(block, "elem_id", None) == "tagger_caption_panel" for block in page.demo.blocks.values()
     )
+
+
+def test_tool_buttons_share_the_hosts_container():
+    """A1111 (gradio 3): the row's ToolButtons, ours included, sit in one Form; Forge (gradio 4): in the row."""
+    from modules.ui_components import ToolButton
+
+    page = img2img_page()
+    button, _ = _our_button(page)
+    container = button.parent
+    if GRADIO_MAJOR >= 4:
+        assert container is page.tools_row
+    else:
+        assert isinstance(container, gr.components.Form) and container.parent is page.tools_row
+    assert [child.elem_id for child in container.children if isinstance(child, ToolButton)] == [
+        "paste", "img2img_clear_prompt", "interrogate", "deepbooru", joytag_ui.BUTTON_ELEM_ID,
+        "img2img_restore_progress",
+    ]
+
+
+def test_button_is_a_plain_tool_button_without_a_host(monkeypatch):
+    monkeypatch.setitem(sys.modules, "modules.ui_components", None)  # the import fails: no host
+    with gr.Blocks():
+        button, _ = joytag_ui.create_button()
+    assert type(button) is gr.Button
+    assert (button.value, button.elem_id) == (joytag_ui.BUTTON_LABEL, joytag_ui.BUTTON_ELEM_ID)
+    assert button.elem_classes == ["tool", "tagger_tool"]
 
 
 def test_forge_canvas_backgrounds_are_the_inputs():

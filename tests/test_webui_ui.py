@@ -3,9 +3,12 @@ the "Upsample now" preview, the Settings page and the model manager it configure
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from lib_tagger.settings import FIELD_ORDER, UpsampleSettings
+from tagger_webui.joytag_ui import OPTION_DEFAULTS
 from tests.host_double.harness import install
 
 
@@ -84,7 +87,6 @@ def test_settings_page_section_and_manager_configuration(webui, tmp_path):
 
     from lib_tagger.models.manager import get_manager
     from tagger_webui import settings_page
-    from tagger_webui.joytag_ui import OPTION_DEFAULTS
 
     keys = [k for k, v in shared.opts.data_labels.items() if v.section == ("tagger", "Tagger")]
     assert keys == list(settings_page.DEFAULTS) + list(OPTION_DEFAULTS)
@@ -103,6 +105,44 @@ def test_settings_page_section_and_manager_configuration(webui, tmp_path):
     finally:
         for key in ("tagger_models_dir", "tagger_keep_loaded", "tagger_device"):
             shared.opts.set(key, settings_page.DEFAULTS[key])
+
+
+def test_settings_section_has_its_own_category_not_uncategorized(webui):
+    from modules import options, shared
+
+    from tagger_webui import settings_page
+
+    assert options.categories.mapping["tagger"].label == "Tagger"
+    ours = [key for key, item in shared.opts.data_labels.items() if item.section == settings_page.SECTION]
+    assert ours and all(shared.opts.data_labels[key].category_id == "tagger" for key in ours)
+    headings = json.loads(shared.opts.dumpjson())["_categories"]
+    assert ["Tagger", "Tagger"] in headings  # the heading "Tagger" above our section
+    assert ["Interrogate", "Uncategorized"] in headings and ["Tagger", "Uncategorized"] not in headings
+    # ordered as the Settings page lists them: the built-in categories, ours (registered later), then the rest
+    sections = list(dict.fromkeys(item.section[1] for item in shared.opts.data_labels.values()))
+    assert sections == ["Infotext", "System", "Tagger", "Interrogate"]
+
+
+def test_settings_work_on_a_host_without_categories(webui, monkeypatch):
+    """Before A1111 1.7 there is no ``categories`` and OptionInfo takes no ``category_id``."""
+    from modules import options, shared
+
+    from tagger_webui import settings_page
+
+    class OldOptionInfo(options.OptionInfo):
+        def __init__(self, default=None, label="", component=None, component_args=None, onchange=None,
+                     section=None, refresh=None, comment_before="", comment_after=""):
+            super().__init__(default, label, component, component_args, onchange, section, refresh,
+                             comment_before, comment_after)
+
+    monkeypatch.delattr(options, "categories")
+    monkeypatch.setattr(shared, "OptionInfo", OldOptionInfo)
+    monkeypatch.setattr(shared, "opts", options.Options({}))
+    settings_page.register_options()
+    labels = shared.opts.data_labels
+    assert list(labels) == list(settings_page.DEFAULTS) + list(OPTION_DEFAULTS)
+    assert all(item.section == settings_page.SECTION and item.category_id is None for item in labels.values())
+    assert "(off: unload after each use to free RAM/VRAM)" in labels["tagger_keep_loaded"].comment_after
 
 
 def test_default_model_and_preset_options_feed_the_ui(webui):

@@ -41,7 +41,8 @@ def _self_check(torch) -> bool:
         generator = torch.Generator().manual_seed(0)
         weight = torch.randn(40, 72, generator=generator)
         bias = torch.randn(40, generator=generator)
-        layer = Linear(weight, bias, pack=True)
+        layer = Linear(weight, bias)
+        layer.pack()
         for rows in (1, 3, PACK_ROWS):
             x = torch.randn(rows, 72, generator=generator)
             if not torch.allclose(layer(x), torch.nn.functional.linear(x, weight, bias), atol=1e-4, rtol=1e-4):
@@ -51,23 +52,23 @@ def _self_check(torch) -> bool:
     return True
 
 
-class Linear:
-    """``y = x @ weight.T + bias`` for ``x`` of any leading shape, with the weight plain or MKL-packed.
+def wants_transposed(out_features: int, in_features: int, device) -> bool:
+    """True where a plain weight is faster stored transposed (see the module notes)."""
+    return getattr(device, "type", str(device)) == "cpu" and out_features >= in_features
 
-    ``transpose``: keep a plain weight transposed when it has at least as many outputs as inputs
-    (faster one-row products on a CPU; see the module notes).
+
+class Linear:
+    """``y = x @ W.T + bias`` for ``x`` of any leading shape, with ``W`` plain or MKL-packed.
+
+    ``weight`` is ``W`` (``[out, in]``), or ``W.T`` (``[in, out]``, contiguous) with ``transposed``.
     """
 
     __slots__ = ("_stand_in", "bias", "in_features", "out_features", "packed", "transposed", "weight")
 
-    def __init__(self, weight, bias=None, pack: bool = False, transpose: bool = False) -> None:
-        self.out_features, self.in_features = weight.shape
-        self.bias = bias
+    def __init__(self, weight, bias=None, *, transposed: bool = False) -> None:
+        self.in_features, self.out_features = weight.shape if transposed else weight.shape[::-1]
+        self.weight, self.bias, self.transposed = weight, bias, transposed
         self.packed = self._stand_in = None
-        self.transposed = transpose and self.out_features >= self.in_features
-        self.weight = weight.t().contiguous() if self.transposed else weight
-        if pack:
-            self.pack()
 
     def pack(self) -> None:
         """Re-lay the weight out for MKL's packed GEMM (the caller checked :func:`packing_available`)."""
@@ -75,8 +76,11 @@ class Linear:
 
         if self.packed is not None:
             return
-        plain = self.weight.t() if self.transposed else self.weight
-        self.packed = torch.ops.mkl._mkl_reorder_linear_weight(plain.contiguous(), PACK_ROWS)
+        plain = (self.weight.t() if self.transposed else self.weight).contiguous()
+        try:
+            self.packed = torch.ops.mkl._mkl_reorder_linear_weight(plain, PACK_ROWS)
+        except RuntimeError:  # older torch (A1111's 2.1) takes the weight as an MKL-DNN tensor
+            self.packed = torch.ops.mkl._mkl_reorder_linear_weight(plain.to_mkldnn(), PACK_ROWS)
         # Given the input's own row count, the op reads only the sizes and dtype of the plain
         # weight, which every call below does: one expanded element stands in for it.
         self._stand_in = plain.new_zeros(1).expand(self.out_features, self.in_features)

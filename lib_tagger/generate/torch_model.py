@@ -270,14 +270,13 @@ class Decoder:
                  pack_weights: bool | None = None) -> None:
         import torch
 
-        from lib_tagger.generate.linear import Linear, packing_available
+        from lib_tagger.generate.linear import Linear, packing_available, wants_transposed
 
         self.config, self.device, self.dtype = config, device, dtype
         self._act = _activation(config.hidden_act)
         self._may_pack = packing_available(device, dtype) and pack_weights is not False
         pack = self._may_pack and pack_weights is True
         self.packed = pack
-        transpose = getattr(device, "type", str(device)) == "cpu"
 
         def take(key: str):
             return state.pop(key).to(device=device, dtype=dtype)
@@ -286,11 +285,20 @@ class Decoder:
             return torch.cat([state.pop(k).to(dtype=dtype) for k in keys]).to(device)
 
         def linear(weight_keys: list[str], bias_keys: list[str] | None = None) -> Linear:
-            weight = fused(weight_keys) if len(weight_keys) > 1 else take(weight_keys[0])
+            parts = [state.pop(k).to(dtype=dtype) for k in weight_keys]
+            transposed = wants_transposed(sum(p.shape[0] for p in parts), parts[0].shape[1], device)
+            if transposed:  # built transposed in one allocation: no plain copy comes and goes
+                weight = torch.cat([p.t() for p in parts], dim=1) if len(parts) > 1 else parts[0].t().contiguous()
+            else:
+                weight = torch.cat(parts) if len(parts) > 1 else parts[0]
+            del parts
             bias = None
             if bias_keys:
                 bias = fused(bias_keys) if len(bias_keys) > 1 else take(bias_keys[0])
-            return Linear(weight, bias, pack=pack, transpose=transpose)
+            lin = Linear(weight.to(device), bias, transposed=transposed)
+            if pack:
+                lin.pack()
+            return lin
 
         self.embed = take("model.embed_tokens.weight")
         self.norm = take("model.norm.weight")

@@ -1,5 +1,6 @@
 """Gradio pages that stand in for the WebUI's img2img tab: components with the host's elem_ids, created in
-the host's order, each announced to ``joytag_ui.on_after_component`` as the host's component patch does."""
+the host's order, each announced to ``joytag_ui.on_after_component`` as the host's component patch does.
+The tool row's buttons are the host double's ``ToolButton`` (A1111's class on gradio 3, Forge's on 4)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,19 @@ from typing import Any
 import gradio as gr
 
 from tagger_webui import joytag_ui
+from tests.host_double.harness import install
 
 GRADIO_MAJOR = int(gr.__version__.split(".")[0])
+#: The host's tool buttons in img2img's tool row, in order: (elem_id, label, visible).
+TOOLS = (
+    ("paste", "\u2199\ufe0f", True),
+    ("img2img_clear_prompt", "\U0001f5d1\ufe0f", True),
+    ("interrogate", "\U0001f4ce", True),
+    ("deepbooru", "\U0001f4e6", True),
+    ("img2img_restore_progress", "\U0001f300", False),
+)
+
+install()  # the host double's ``modules``: its ToolButton is the host's, per gradio profile
 
 
 def announce(component: Any, **kwargs: Any) -> Any:
@@ -55,6 +67,17 @@ button.tool { max-width: 2.2em; min-width: 2.2em !important; height: 2.4em; alig
 """
 
 
+def _tools_row() -> None:
+    """The host's img2img tool row (modules/ui_toprow.py): its ToolButtons, the built-in interrogate buttons
+    among them, then the hidden token counter."""
+    from modules.ui_components import ToolButton
+
+    for elem_id, label, visible in TOOLS:
+        announce(ToolButton(value=label, elem_id=elem_id, visible=visible), elem_id=elem_id, visible=visible)
+    gr.HTML(value="<span>0/75</span>", elem_id="img2img_token_counter", visible=False)
+    gr.Button(visible=False, elem_id="img2img_token_button")
+
+
 def img2img_page(
     prompt: str = "", forge_canvas: bool = False, batch_dirs_visible: bool = True
 ) -> Img2ImgPage:
@@ -64,12 +87,10 @@ def img2img_page(
             with gr.Column(scale=6):
                 prompt_box = gr.Textbox(value=prompt, label="Prompt", lines=3, elem_id="img2img_prompt")
                 announce(prompt_box, elem_id="img2img_prompt")
-            with gr.Column(scale=1, min_width=160):
+            with gr.Column(scale=1, min_width=280):
                 gr.Button("Generate", variant="primary")
                 with gr.Row(elem_id="img2img_tools") as tools_row:
-                    for elem_id, label in (("interrogate", "\U0001f4ce"), ("deepbooru", "\U0001f4e6")):
-                        tool = gr.Button(label, elem_id=elem_id, elem_classes=["tool", "gradio-button"])
-                        announce(tool, elem_id=elem_id)
+                    _tools_row()
         images = []
         with gr.Tabs(elem_id="mode_img2img"):
             for name, elem_id in zip(joytag_ui.TAB_NAMES, joytag_ui.IMAGE_ELEM_IDS):

@@ -82,14 +82,30 @@ def wait_prompt_change(page, old: str) -> str:
     return prompt_value(page)
 
 
+def assert_right_after_deepbooru(page) -> None:
+    """Our button is DeepBooru's next sibling in the same container, drawn right beside it, tool-button sized."""
+    layout = page.evaluate(
+        """id => {
+            const ours = document.getElementById(id), deepbooru = document.getElementById('deepbooru');
+            const box = element => element.getBoundingClientRect();
+            return {sameParent: ours.parentElement === deepbooru.parentElement,
+                    next: deepbooru.nextElementSibling === ours,
+                    ours: box(ours).toJSON(), deepbooru: box(deepbooru).toJSON()};
+        }""",
+        joytag_ui.BUTTON_ELEM_ID,
+    )
+    assert layout["sameParent"] and layout["next"], layout
+    ours, deepbooru = layout["ours"], layout["deepbooru"]
+    assert 0 <= ours["left"] - deepbooru["right"] <= 16, layout  # the host's gap between tool buttons
+    assert abs(ours["top"] - deepbooru["top"]) <= 2 and abs(ours["width"] - deepbooru["width"]) <= 2, layout
+
+
 def test_joytag_button_fills_the_prompt_from_the_selected_tab(serve, screenshot, options, reference, tmp_path):
     first, second = drawing(tmp_path / "first.png", 1), drawing(tmp_path / "second.png", 2, (120, 160))
     page = serve(img2img_page("1girl, solo, masterpiece").demo, f"#{joytag_ui.BUTTON_ELEM_ID}", height=470)
 
     button = page.locator(f"#{joytag_ui.BUTTON_ELEM_ID}")
-    assert page.evaluate(
-        "id => document.querySelector('#deepbooru').nextElementSibling.id === id", joytag_ui.BUTTON_ELEM_ID
-    )
+    assert_right_after_deepbooru(page)
     page.wait_for_function(f"document.querySelector('#{joytag_ui.BUTTON_ELEM_ID}').title.includes('JoyTag')")
 
     # tab 0: replace mode puts exactly the tags of the uploaded picture into the prompt box

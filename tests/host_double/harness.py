@@ -1,7 +1,8 @@
 """Start the host double with our extension loaded, the way the WebUI does, and run jobs.
 
 ``start_webui()`` puts the double's ``modules`` on ``sys.path``, loads ``scripts/tagger.py`` and
-the X/Y/Z script with the host's loader, runs the settings/before-ui callbacks, builds both tabs
+the X/Y/Z script with the host's loader, runs the settings callbacks (then orders the settings by
+category, as the Settings page does) and the before-ui callbacks, builds both tabs
 (prompt, width, height, then the scripts' UI, as in modules/ui.py) inside ``gr.Blocks`` and calls
 ``app_started`` with a FastAPI app.
 """
@@ -71,13 +72,14 @@ def start_webui() -> WebUi:
     install()
     import gradio as gr
     from fastapi import FastAPI
-    from modules import gradio_extensions, script_callbacks, scripts
+    from modules import gradio_extensions, script_callbacks, scripts, shared
 
     scripts.load_scripts([
         scripts.ScriptFile(str(ROOT), "tagger.py", str(ROOT / "scripts" / "tagger.py")),
         scripts.ScriptFile(str(HOST_DOUBLE), "xyz_grid.py", str(HOST_DOUBLE / "scripts" / "xyz_grid.py")),
     ])
     script_callbacks.ui_settings_callback()
+    shared.opts.reorder()  # as modules/ui_settings.py does before it builds the Settings page
     script_callbacks.before_ui_callback()
     tabs = {}
     gradio_extensions.active = True

@@ -1,6 +1,7 @@
 """Double of modules/gradio_extensons.py (A1111) / gradio_extensions.py (Forge): every component's
 ``__init__`` is patched so that scripts' ``on_after_component`` callbacks fire, and (gradio 4, as
-Forge does) gradio is kept from writing ``.pyi`` files next to our component subclasses."""
+Forge does) gradio is kept from writing ``.pyi`` files next to our component subclasses and from
+wrapping subclasses' ``__init__`` in ``component_meta.updateable``."""
 
 from __future__ import annotations
 
@@ -42,3 +43,5 @@ if GRADIO4:
         _original_pyi(component_class, class_name, events)
 
     gradio.component_meta.create_or_modify_pyi = _create_or_modify_pyi
+    # as Forge does ("this function is broken": it drops positional arguments a subclass passes on)
+    gradio.component_meta.updateable = lambda function: function

@@ -1,6 +1,11 @@
-"""Double of modules/options.py: OptionInfo, options_section and the Options store."""
+"""Double of modules/options.py (v1.10.1): OptionInfo, options_section, the Options store and the setting
+categories (``categories.register_category``; ``Options.reorder`` groups sections by category as the
+Settings page is built; ``dumpjson``'s ``_categories`` gives the headings the page shows)."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
 
 
 class OptionInfo:
@@ -89,3 +94,53 @@ class Options:
         self.data_labels[key].onchange = func
         if call:
             func()
+
+    def dumpjson(self):
+        """The values, and ``_categories``: [first section label, category label] per heading."""
+        d = {k: self.data.get(k, v.default) for k, v in self.data_labels.items()}
+        item_categories = {}
+        for item in self.data_labels.values():
+            if item.section[0] is None:
+                continue
+            category = categories.mapping.get(item.category_id)
+            category = "Uncategorized" if category is None else category.label
+            if category not in item_categories:
+                item_categories[category] = item.section[1]
+        d["_categories"] = [[v, k] for k, v in item_categories.items()] + [["Defaults", "Other"]]
+        return json.dumps(d)
+
+    def reorder(self):
+        """Sections together, by category in registration order (uncategorized last), then by section label.
+
+        A section's category is the one its first option names."""
+        section_categories = {}
+        for item in self.data_labels.values():
+            section_categories.setdefault(item.section, item.category_id)
+        for item in self.data_labels.values():
+            item.category_id = section_categories.get(item.section)
+        category_ids = {category_id: n for n, category_id in enumerate(categories.mapping)}
+
+        def sort_key(pair):
+            item = pair[1]
+            return category_ids.get(item.category_id, len(category_ids)), item.section[1]
+
+        object.__setattr__(self, "data_labels", dict(sorted(self.data_labels.items(), key=sort_key)))
+
+
+@dataclass
+class OptionsCategory:
+    id: str
+    label: str
+
+
+class OptionsCategories:
+    def __init__(self):
+        self.mapping = {}
+
+    def register_category(self, category_id, label):
+        if category_id in self.mapping:
+            return category_id
+        self.mapping[category_id] = OptionsCategory(category_id, label)
+
+
+categories = OptionsCategories()

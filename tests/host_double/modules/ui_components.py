@@ -1,11 +1,16 @@
 """Double of modules/ui_components.py: ``ToolButton`` and ``InputAccordion``.
 
+``ToolButton`` is defined as in each host: A1111 1.10.1 (gradio 3) puts ``FormComponent`` first, so the
+tool buttons of a row share one Form; Forge (gradio 4) puts ``gr.Button`` first.
+
 On gradio 3 (A1111) ``InputAccordion`` is a class; on gradio 4 (Forge) it is a factory function
 around ``InputAccordionImpl``, as in each host. Its value is a hidden checkbox that follows the
 accordion's open state.
 """
 
 from __future__ import annotations
+
+from functools import wraps
 
 import gradio as gr
 from modules import gradio_extensions  # noqa: F401  (the host imports it before any UI is built)
@@ -21,15 +26,30 @@ class FormComponent:
         return gr.components.Form
 
 
-class ToolButton(FormComponent, gr.Button):
-    """Small button with a single emoji as text."""
+if GRADIO4:
 
-    def __init__(self, *args, **kwargs):
-        classes = kwargs.pop("elem_classes", [])
-        super().__init__(*args, elem_classes=["tool", *classes], **kwargs)
+    class ToolButton(gr.Button, FormComponent):
+        """Forge: gr.Button comes first, so gradio 4 does not wrap the button in a Form."""
 
-    def get_block_name(self):
-        return "button"
+        @wraps(gr.Button.__init__)
+        def __init__(self, value="", *args, elem_classes=None, **kwargs):
+            elem_classes = elem_classes or []
+            super().__init__(*args, elem_classes=["tool", *elem_classes], value=value, **kwargs)
+
+        def get_block_name(self):
+            return "button"
+
+else:
+
+    class ToolButton(FormComponent, gr.Button):
+        """A1111 1.10.1: the tool buttons of one row share one gradio Form."""
+
+        def __init__(self, *args, **kwargs):
+            classes = kwargs.pop("elem_classes", [])
+            super().__init__(*args, elem_classes=["tool", *classes], **kwargs)
+
+        def get_block_name(self):
+            return "button"
 
 
 class InputAccordionImpl(gr.Checkbox):
