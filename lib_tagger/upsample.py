@@ -139,18 +139,23 @@ def _filter(tags: list[str], present: set[str], params: SamplingParams) -> list[
 
 def _top_up(generator, prep: PreparedPrompt, params: SamplingParams, seed: int, length: str,
             new_tags: list[str]) -> tuple[int, float]:
-    """DanTagGen: re-prompt with the tags found so far until the target count (bounded rounds)."""
+    """DanTagGen: re-prompt with the tags found so far until the target count (bounded rounds).
+
+    Each round's input begins with the first round's; a generator that can keep an evaluated
+    prefix (``reuses_prefix``) is told so and evaluates only the tags after it.
+    """
     if prep.prompt_format not in (FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY):
         return 0, 0.0
     target = target_tag_count(prep.prompt_format, length)
     have = len(prep.fields.general) + len(prep.fields.special)
+    reuse = {"prefix": prep.model_input} if getattr(generator, "reuses_prefix", False) else {}
     seconds = 0.0
     rounds = 0
     while have + len(new_tags) < target and rounds < MAX_TOPUP_ROUNDS:
         rounds += 1
         model_input = topup_input(prep.prompt_format, prep.model_input, new_tags)
         try:
-            generation: Generation = generator.generate([model_input], params, [seed + rounds])[0]
+            generation: Generation = generator.generate([model_input], params, [seed + rounds], **reuse)[0]
         except PromptTooLongError:  # the tags found so far fill the context: enough
             break
         seconds += generation.seconds

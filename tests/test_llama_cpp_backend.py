@@ -330,3 +330,100 @@ def test_seeds_are_taken_modulo_2_32_and_never_mean_random(q8):
     a, b, c, d = q8.generate([PROMPT] * 4, SAMPLE, [5, 5 + 2**32, -1, -1])
     assert a.token_ids == b.token_ids
     assert c.token_ids == d.token_ids  # 0xFFFFFFFF would be llama.cpp's "pick a random seed"
+
+
+# --- prefix reuse (DanTagGen top-up rounds re-send the first round's input) ---
+
+TOPUP = PROMPT + "smile, blue eyes, hat, white background"
+OTHER = dantaggen_prompt("sky, cloud, outdoors")
+
+
+@pytest.fixture
+def evals(monkeypatch):
+    """(tokens already in the context, tokens evaluated) of every llama.cpp ``eval`` call."""
+    calls: list[tuple[int, int]] = []
+    original = llama_cpp.Llama.eval
+
+    def counting(self, tokens):
+        calls.append((self.n_tokens, len(tokens)))
+        return original(self, tokens)
+
+    monkeypatch.setattr(llama_cpp.Llama, "eval", counting)
+    return calls
+
+
+def test_the_generator_says_it_can_keep_a_prefix(q8):
+    assert q8.reuses_prefix is True
+
+
+def test_a_call_that_continues_the_last_prompt_evaluates_only_the_new_tokens(q8, evals):
+    base, full = q8.tokenize_prompt(PROMPT), q8.tokenize_prompt(TOPUP)
+    assert full[:len(base)] == base and len(full) > len(base) + 5
+    q8.generate([PROMPT], SAMPLE, [1])
+    evals.clear()
+    [reused] = q8.generate([TOPUP], SAMPLE, [2], prefix=PROMPT)
+    assert evals[0] == (len(base), len(full) - len(base))  # the prompt: only what follows the prefix
+    assert all(n == 1 for _, n in evals[1:])  # then one token at a time
+    assert sum(n for _, n in evals) < len(full)
+    evals.clear()
+    [fresh] = q8.generate([TOPUP], SAMPLE, [2])  # no prefix: always from an empty context
+    assert evals[0] == (0, len(full))
+    assert fresh.prompt_tokens == reused.prompt_tokens == len(full)
+    # On the CPU the split evaluation gives the same logits: same tokens as evaluating it whole.
+    assert reused.token_ids == fresh.token_ids and len(reused.token_ids) == SAMPLE.max_new_tokens
+
+
+def _prompt_evals(evals):
+    """The eval calls of prompts (generated tokens are evaluated one at a time)."""
+    return [call for call in evals if call[1] > 1]
+
+
+def _split(gen, prefix: str, prompt: str) -> list[tuple[int, int]]:
+    """The eval calls of ``prompt`` with ``prefix`` evaluated on its own first."""
+    base, full = gen.tokenize_prompt(prefix), gen.tokenize_prompt(prompt)
+    return [(0, len(base)), (len(base), len(full) - len(base))]
+
+
+def test_prefix_results_do_not_depend_on_earlier_calls(q8, evals):
+    q8.generate([PROMPT], SAMPLE, [1])
+    continued = q8.generate([TOPUP, TOPUP, TOPUP], SAMPLE, [2, 3, 2], prefix=PROMPT)
+    q8.generate([OTHER], SAMPLE, [9])  # the context now holds another prompt
+    evals.clear()
+    after_other = q8.generate([TOPUP, TOPUP], SAMPLE, [2, 3], prefix=PROMPT)
+    # The prefix is evaluated on its own once, then kept for both prompts.
+    first, rest = _split(q8, PROMPT, TOPUP)
+    assert _prompt_evals(evals) == [first, rest, rest]
+    assert [g.token_ids for g in after_other] == [g.token_ids for g in continued[:2]]
+    assert continued[0].token_ids == continued[2].token_ids != continued[1].token_ids
+
+
+def test_a_prefix_the_prompt_does_not_begin_with_is_ignored(q8, evals):
+    q8.generate([PROMPT], SAMPLE, [1])
+    evals.clear()
+    [out] = q8.generate([OTHER], SAMPLE, [4], prefix=PROMPT)
+    assert evals[0] == (0, len(q8.tokenize_prompt(OTHER)))
+    [alone] = q8.generate([OTHER], SAMPLE, [4])
+    assert out.token_ids == alone.token_ids
+    evals.clear()
+    [same] = q8.generate([PROMPT], SAMPLE, [1], prefix=PROMPT)  # nothing after the prefix: evaluated whole
+    assert evals[0] == (0, len(q8.tokenize_prompt(PROMPT)))
+    assert same.token_ids == q8.generate([PROMPT], SAMPLE, [1])[0].token_ids
+
+
+def test_prefix_reuse_survives_the_context_growing(files, evals):
+    gen = LlamaCppGenerator.load(files["short_context"][0], n_gpu_layers=0, n_ctx=64)
+    other = LlamaCppGenerator.load(files["short_context"][0], n_gpu_layers=0, n_ctx=128)
+    try:
+        gen.generate([PROMPT], SamplingParams(max_new_tokens=4), [1])
+        assert gen.n_ctx == 64
+        evals.clear()
+        long_run = SamplingParams(max_new_tokens=40)
+        [grown] = gen.generate([TOPUP], long_run, [2], prefix=PROMPT)  # re-opens the context: nothing kept
+        assert gen.n_ctx == 128 and len(grown.token_ids) == 40
+        assert _prompt_evals(evals) == _split(gen, PROMPT, TOPUP)
+        other.generate([PROMPT], SamplingParams(max_new_tokens=4), [1])
+        [kept] = other.generate([TOPUP], long_run, [2], prefix=PROMPT)
+        assert kept.token_ids == grown.token_ids
+    finally:
+        gen.close()
+        other.close()

@@ -111,3 +111,95 @@ def test_dantaggen_gguf_through_llama_cpp_with_top_up(tmp_path):
     assert first.model_input.endswith("general: 1girl, solo<|input_end|>")
     assert first.prompt.startswith("1girl, solo")
     assert 0 <= first.timings["topup_rounds"] <= 3
+
+
+# --- DanTagGen top-up rounds keep llama.cpp's evaluated first-round input ---
+
+COMMAS = {"</s>": -30.0, "▁,": 3.0, ",": 3.0}  # short tags and no eos: top-up rounds find new tags
+TOPUP_SETTINGS = dict(length="very_short", max_new_tokens=12)
+
+
+@pytest.fixture(scope="module")
+def dtg_path(tmp_path_factory):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from tests.factories.gguf_models import tiny_spec, write_llama_gguf
+
+    folder = tmp_path_factory.mktemp("gguf")
+    return write_llama_gguf(folder / "DanTagGen-delta-tiny.gguf", tiny_spec(tensor_type="q8_0", token_bias=COMMAS))
+
+
+@pytest.fixture
+def evals(monkeypatch):
+    """(tokens already in the context, tokens evaluated) of every llama.cpp evaluation of a prompt.
+
+    That is every ``eval`` before a ``generate()`` call yields its first token; after it, tokens
+    are evaluated one at a time as they are generated.
+    """
+    import llama_cpp
+
+    calls: list[tuple[int, int]] = []
+    in_prompt = [True]
+    original_eval, original_generate = llama_cpp.Llama.eval, llama_cpp.Llama.generate
+
+    def counting_eval(self, tokens):
+        if in_prompt[0]:
+            calls.append((self.n_tokens, len(tokens)))
+        return original_eval(self, tokens)
+
+    def marking_generate(self, *args, **kwargs):
+        tokens = original_generate(self, *args, **kwargs)
+        try:
+            first = next(tokens)
+            in_prompt[0] = False
+            yield first
+            yield from tokens
+        finally:
+            in_prompt[0] = True
+            tokens.close()
+
+    monkeypatch.setattr(llama_cpp.Llama, "eval", counting_eval)
+    monkeypatch.setattr(llama_cpp.Llama, "generate", marking_generate)
+    return calls
+
+
+def test_top_up_rounds_evaluate_only_the_tags_after_the_first_rounds_input(dtg_path, evals, monkeypatch):
+    from lib_tagger.generate.llama_cpp_backend import LlamaCppGenerator
+
+    manager = ModelManager(device="cpu")
+    reused = run(dtg_path, ["1girl, solo"], [3], manager, **TOPUP_SETTINGS)[0]
+    rounds = int(reused.timings["topup_rounds"])
+    assert rounds >= 2
+    with manager.use(str(dtg_path)) as loaded:
+        base = len(loaded.generator.tokenize_prompt(reused.model_input))
+    # One evaluation from an empty context, then each top-up round evaluates only the tags after
+    # that input (a round with no tags found yet re-sends the input alone: evaluated whole).
+    assert evals[0] == (0, base) and len(evals) == rounds + 1
+    assert all(call == (0, base) or (call[0] == base and call[1] > 0) for call in evals[1:])
+    reused_rounds = sum(start == base for start, _ in evals)
+    assert reused_rounds >= 2
+    with_reuse = sum(n for _, n in evals)
+
+    evals.clear()
+    monkeypatch.setattr(LlamaCppGenerator, "reuses_prefix", False)
+    manager.unload()
+    fresh = run(dtg_path, ["1girl, solo"], [3], manager, **TOPUP_SETTINGS)[0]
+    assert [start for start, _ in evals] == [0] * (rounds + 1)
+    assert with_reuse + reused_rounds * base == sum(n for _, n in evals)
+    # On the CPU the split evaluation gives the same logits, so the same tags.
+    assert fresh.prompt == reused.prompt and fresh.new_tags == reused.new_tags
+
+
+def test_top_up_results_repeat_and_a_batch_matches_single_prompts(dtg_path):
+    manager = ModelManager(device="cpu")
+    prompts = ["1girl, solo", "sky, cloud", "1girl, solo", "hat, smile"]
+    seeds = [0, 3, 2, 0]
+    batch = run(dtg_path, prompts, seeds, manager, **TOPUP_SETTINGS)
+    assert sum(r.timings["topup_rounds"] for r in batch) >= 4
+    assert all(r.new_tags for r in batch)
+    singles = [run(dtg_path, [p], [s], manager, **TOPUP_SETTINGS)[0] for p, s in zip(prompts, seeds)]
+    backwards = run(dtg_path, prompts[::-1], seeds[::-1], manager, **TOPUP_SETTINGS)[::-1]
+    again = run(dtg_path, prompts, seeds, manager, **TOPUP_SETTINGS)
+    for results in (singles, backwards, again):
+        assert [r.prompt for r in results] == [r.prompt for r in batch]
+        assert [r.timings["topup_rounds"] for r in results] == [r.timings["topup_rounds"] for r in batch]
+    assert batch[0].new_tags != batch[2].new_tags  # the seed matters

@@ -5,6 +5,12 @@ temperature → draw with the per-prompt seed (taken modulo 2**32); temperature 
 that top-p/min-p see the distribution before temperature (unlike transformers). The repetition
 penalty covers the tokens generated so far (llama.cpp semantics), not the prompt. A fixed seed
 repeats exactly on the same build and device.
+
+Prefix reuse: a call may name a ``prefix`` its prompts begin with (DanTagGen's top-up rounds
+re-send the first round's input). The context then keeps that prefix as evaluated on its own
+from an empty context, and later calls with the same prefix evaluate only the rest of their
+prompt. Because the kept state is always "the prefix alone, evaluated in one go", a result does
+not depend on which calls ran before it.
 """
 
 from __future__ import annotations
@@ -248,6 +254,9 @@ def _gpu_layers(requested: int | None) -> int:
 class LlamaCppGenerator:
     """A GGUF LLaMA model (DanTagGen) in llama.cpp; implements the ``Generator`` protocol."""
 
+    #: ``generate()`` takes ``prefix=``: the evaluated prompt prefix is kept between calls.
+    reuses_prefix = True
+
     def __init__(self, path: Path, header: GGUFHeader, options: dict[str, Any], name: str,
                  ban_candidates: Iterable[str] = ()) -> None:
         self.path, self.header, self.name = path, header, name
@@ -255,6 +264,9 @@ class LlamaCppGenerator:
         self.ban_candidates = tuple(ban_candidates)
         self._bans: dict[tuple[str, ...], BannedNext | None] = {}
         self._lock = threading.Lock()
+        # Prompt ids that sit at the start of the context, evaluated in one go from an empty
+        # context: the only state a later call may reuse. None when unknown.
+        self._kept: list[int] | None = None
         self._llm = self._open(options["n_ctx"])
         self.n_ctx_train: int = header.context_length or _model_context(self._llm)
         self.vocab = LlamaCppVocab(self._llm)
@@ -327,6 +339,7 @@ class LlamaCppGenerator:
         if need <= self.n_ctx:
             return
         target = min(self.n_ctx_train, -(-need // _CONTEXT_STEP) * _CONTEXT_STEP)
+        self._kept = None
         self._llm.close()
         self._llm = None
         self._llm = self._open(target)
@@ -347,11 +360,17 @@ class LlamaCppGenerator:
         params: SamplingParams,
         seeds: Sequence[int],
         banned_next: BannedNext | None = None,
+        *,
+        prefix: str | None = None,
     ) -> list[Generation]:
         """Continue each prompt with its seed until eos or ``params.max_new_tokens``.
 
         ``banned_next(generated_ids)`` may return token ids that must not come next; without it,
         ``params.banned_tags`` are compiled against this vocabulary when any are given.
+        ``prefix``: text the prompts begin with whose evaluated state is worth keeping (e.g. an
+        earlier call's prompt that these prompts continue); when the context still holds it, only
+        the rest of each prompt is evaluated. A prompt whose tokens do not begin with the prefix's
+        is evaluated whole. Without a prefix every prompt starts from an empty context.
         """
         if len(prompts) != len(seeds):
             raise ValueError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
@@ -361,11 +380,13 @@ class LlamaCppGenerator:
             self._require_open()
             if banned_next is None and params.banned_tags:
                 banned_next = self._bans_for(params.banned_tags)  # None when nothing to ban
-            return [self._generate_one(prompt, params, _llama_seed(seed), banned_next)
+            prefix_ids = self.tokenize_prompt(prefix) if prefix else []
+            return [self._generate_one(prompt, params, _llama_seed(seed), banned_next, prefix_ids)
                     for prompt, seed in zip(prompts, seeds)]
 
     def _generate_one(
-        self, prompt: str, params: SamplingParams, seed: int, banned_next: BannedNext | None
+        self, prompt: str, params: SamplingParams, seed: int, banned_next: BannedNext | None,
+        prefix_ids: list[int],
     ) -> Generation:
         start = time.perf_counter()
         ids = self.tokenize_prompt(prompt)
@@ -377,7 +398,7 @@ class LlamaCppGenerator:
         out: list[int] = []
         if max_new > 0:
             processors = [_BanProcessor(banned_next, len(ids))] if banned_next is not None else None
-            llm.reset()
+            kept = self._start_context(ids, prefix_ids)
             llm.set_seed(seed)
             is_end = self.vocab.is_end
             for token in llm.generate(
@@ -394,10 +415,31 @@ class LlamaCppGenerator:
                 out.append(token)
                 if len(out) >= max_new:
                     break
+            self._kept = kept
         text = llm.detokenize(out, special=True).decode("utf-8", errors="replace")
         pieces = [self.vocab.decode_piece(t) for t in out]
         return Generation(text=text, pieces=pieces, token_ids=out, prompt_tokens=len(ids),
                           seconds=time.perf_counter() - start)
+
+    def _start_context(self, ids: list[int], prefix_ids: list[int]) -> list[int]:
+        """Leave in the context what ``llm.generate(ids)`` may keep; return what will then be kept.
+
+        That is nothing (``llm.reset()``: the whole prompt is evaluated in one go) unless the
+        prompt extends ``prefix_ids``: then the prefix evaluated alone, reused when the context
+        already holds exactly that, else evaluated now.
+        """
+        llm = self._llm
+        kept, self._kept = self._kept, None  # unknown until the generation ends normally
+        n = len(prefix_ids)
+        if not 0 < n < len(ids) or ids[:n] != prefix_ids:
+            llm.reset()
+            return ids
+        if kept == prefix_ids:
+            llm.n_tokens = n  # keep the prefix; generate() drops the rest and evaluates ids[n:]
+        else:
+            llm.reset()
+            llm.eval(prefix_ids)
+        return prefix_ids
 
     def _bans_for(self, patterns: Sequence[str]) -> BannedNext | None:
         key = tuple(patterns)
@@ -411,6 +453,7 @@ class LlamaCppGenerator:
             if self._llm is not None:
                 self._llm.close()
                 self._llm = None
+                self._kept = None
 
 
 def _llama_seed(seed: int) -> int:
