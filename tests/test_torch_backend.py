@@ -70,6 +70,21 @@ def test_batch_rows_equal_batch_of_one_runs(request, model):
     assert len({r.prompt_tokens for r in batched}) == 3  # the rows really were padded
 
 
+def test_concurrent_calls_while_the_first_batch_repacks_give_single_thread_results(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    tm.make_dart_folder(tmp_path, favour=FAVOUR)
+    params = SamplingParams(max_new_tokens=12)
+    jobs = [(_prompts()[:2], [1, 2]), ([tm.dart_prompt()], [3]), (_prompts(), [4, 5, 6]), ([tm.dart_prompt("")], [7])]
+    reference = TorchGenerator.from_pretrained(tmp_path, device="cpu")
+    reference.decoder._may_pack = False  # plain weights throughout
+    expected = [[g.token_ids for g in reference.generate(p, params, s)] for p, s in jobs]
+    shared = TorchGenerator.from_pretrained(tmp_path, device="cpu")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda job: [g.token_ids for g in shared.generate(job[0], params, job[1])], jobs))
+    assert got == expected
+
+
 def test_greedy_ignores_seed(dart):
     params = SamplingParams(max_new_tokens=12, temperature=0.0)
     outs = dart.generate([tm.dart_prompt()] * 2, params, [1, 99])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -35,6 +36,8 @@ class TorchGenerator:
             raise ValueError(f"{tokenizer.source or 'tokenizer'}: no end-of-sequence token is configured")
         self.stop_ids = frozenset(stops)
         self._bans: dict[tuple[str, ...], Bans] = {}
+        # One generation at a time: the first batch re-lays the weights out (Decoder.pack).
+        self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(
@@ -73,6 +76,12 @@ class TorchGenerator:
         self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int]
     ) -> list[Generation]:
         """Continue every prompt in one left-padded batch; each row stops at its own end token."""
+        with self._lock:
+            return self._generate(prompts, params, seeds)
+
+    def _generate(
+        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int]
+    ) -> list[Generation]:
         import torch
 
         if len(prompts) != len(seeds):
