@@ -64,10 +64,9 @@ def _after_component(component: Any, **kwargs: Any) -> None:
 
 def register_callbacks() -> None:
     """Register every host callback of the extension (called once by ``scripts/tagger.py``)."""
-    from modules import script_callbacks
+    from . import host
 
-    script_callbacks.on_ui_settings(_ui_settings)
-    script_callbacks.on_infotext_pasted(_infotext_pasted)
-    script_callbacks.on_app_started(_app_started)
-    script_callbacks.on_before_ui(_before_ui)
-    script_callbacks.on_after_component(_after_component)
+    for kind, callback in (("ui_settings", _ui_settings), ("infotext_pasted", _infotext_pasted),
+                           ("app_started", _app_started), ("before_ui", _before_ui),
+                           ("after_component", _after_component)):
+        host.register_callback(kind, callback, filename=__file__)

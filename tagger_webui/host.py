@@ -38,6 +38,24 @@ def tool_button(value: str, *, elem_id: str, elem_classes: Sequence[str] = ()) -
     return ToolButton(value=value, elem_id=elem_id, elem_classes=list(elem_classes))
 
 
+def register_callback(kind: str, callback: Callable[..., Any], *, filename: str) -> None:
+    """``script_callbacks.on_<kind>(callback)``, telling the host the registering file where it can take it.
+
+    A1111 1.10 and Forge otherwise find that file with ``inspect.stack()``, which resolves a module for
+    every frame: about 70 ms per callback during start-up. The callback gets the same name either way.
+    """
+    import inspect
+
+    from modules import script_callbacks
+
+    add = getattr(script_callbacks, "add_callback", None)
+    callbacks = getattr(script_callbacks, "callback_map", {}).get(f"callbacks_{kind}")
+    if callable(add) and callbacks is not None and "filename" in inspect.signature(add).parameters:
+        add(callbacks, callback, category=kind, filename=filename)
+    else:
+        getattr(script_callbacks, f"on_{kind}")(callback)
+
+
 def editable_dropdown() -> Any:
     """The host's ``DropdownEditable`` for the Settings page (a plain ``gr.Dropdown`` where it has none).
 

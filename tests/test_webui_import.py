@@ -34,3 +34,49 @@ def test_loading_the_script_imports_nothing_heavy():
     assert not any(m.startswith(("lib_tagger.generate", "lib_tagger.upsample", "lib_tagger.joytag"))
                    for m in result["added"])
     assert result["classes"] == ["TaggerScript"]  # the base Script is not re-registered
+
+
+def test_callbacks_name_their_file_so_the_host_skips_its_stack_walk(monkeypatch):
+    from tests.host_double.harness import install
+
+    install()
+    from modules import script_callbacks
+
+    import tagger_webui
+
+    def no_stack_walk(*args, **kwargs):
+        raise AssertionError("inspect.stack() called: ~70 ms per callback in the real host")
+
+    script_callbacks.clear_callbacks()
+    monkeypatch.setattr(script_callbacks.inspect, "stack", no_stack_walk)
+    tagger_webui.register_callbacks()
+    registered = {kind: [(c.script, c.name) for c in script_callbacks.callback_map[f"callbacks_{kind}"]]
+                  for kind in ("ui_settings", "infotext_pasted", "app_started", "before_ui", "after_component")}
+    # the file and name the host's stack walk would have found: the function that registers them
+    assert registered == {kind: [(tagger_webui.__file__, f"__init__.py/{kind}")] for kind in registered}
+    script_callbacks.clear_callbacks()
+
+
+def test_on_a_host_without_the_filename_parameter_the_on_functions_register(monkeypatch):
+    from tests.host_double.harness import install
+
+    install()
+    from modules import script_callbacks
+
+    from tagger_webui import host
+
+    calls = []
+
+    def older_add_callback(callbacks, fun, *, name=None, category="unknown"):
+        calls.append((category, fun))
+        callbacks.append(script_callbacks.ScriptCallback("found by the host", fun, category))
+
+    def callback():
+        return None
+
+    script_callbacks.clear_callbacks()
+    monkeypatch.setattr(script_callbacks, "add_callback", older_add_callback)
+    host.register_callback("ui_settings", callback, filename="ignored.py")
+    assert calls == [("ui_settings", callback)]
+    assert [c.script for c in script_callbacks.callback_map["callbacks_ui_settings"]] == ["found by the host"]
+    script_callbacks.clear_callbacks()

@@ -4,6 +4,8 @@ host's runners for them (each callback wrapped in try/except + report, like the 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import os
 from typing import Any
 
 from modules import errors
@@ -32,8 +34,17 @@ def clear_callbacks() -> None:
         callbacks.clear()
 
 
+def add_callback(callbacks, fun, *, name=None, category="unknown", filename=None):
+    """As the host's: without ``filename`` the registering file is found by walking the call stack."""
+    if filename is None:
+        stack = [x for x in inspect.stack() if x.filename != __file__]
+        filename = stack[0].filename if stack else "unknown file"
+    callback_name = f"{os.path.basename(filename)}/{category}" + (f"/{name}" if name is not None else "")
+    callbacks.append(ScriptCallback(filename, fun, callback_name))
+
+
 def _add(category: str, callback, name=None) -> None:
-    callback_map[f"callbacks_{category}"].append(ScriptCallback("extension", callback, name or "unnamed"))
+    add_callback(callback_map[f"callbacks_{category}"], callback, name=name, category=category)
 
 
 def _run(category: str, *args) -> None:
