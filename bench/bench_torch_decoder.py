@@ -67,11 +67,6 @@ def memory_bandwidth(torch, megabytes: int = 512, repeats: int = 5) -> float:
     return 2 * src.numel() * 4 / best
 
 
-def bytes_per_token(generator: TorchGenerator) -> int:
-    """Weight bytes one decode step reads (one embedding row; MoE: only the chosen experts)."""
-    return generator.decoder.decode_bytes()
-
-
 def ours(generator: TorchGenerator, batch: int, params: SamplingParams) -> float:
     prompts = [tm.dart_prompt("1girl, solo, long hair")] * batch
     start = time.perf_counter()
@@ -133,7 +128,7 @@ def main() -> None:
             gen.decoder.pack()  # what the first batch of 2+ prompts does (x86 CPU, fp32)
             pack_s = time.perf_counter() - started if gen.decoder.packed else None
             b8 = max(ours(gen, 8, params) for _ in range(args.repeats))
-            bound = bandwidth / bytes_per_token(gen)
+            bound = bandwidth / gen.decoder.decode_bytes()  # bytes one token reads
             rows.append((name, b1, hf, b8, bound, pack_s))
             gen.close()
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU, "

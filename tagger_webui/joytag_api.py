@@ -95,12 +95,12 @@ def _model_error(exc: Exception) -> HTTPException:
     with its traceback).
     """
     from .api import status_for
+    from .infotext import error_text
 
     status = status_for(exc)
     if status == 500:
         log.error("JoyTag interrogation failed", exc_info=exc)
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return HTTPException(status_code=status, detail=f"tagger: JoyTag: {type(exc).__name__}: {text}")
+    return HTTPException(status_code=status, detail=f"tagger: JoyTag: {error_text(exc, limit=None)}")
 
 
 def register(
