@@ -26,8 +26,9 @@ MODEL_TYPES = ("llama", "mistral", "mixtral")
 ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "mish")
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # a buffer older transformers releases saved
 #: Up to this many rows, every chosen expert runs on all rows (weights read once, zero-weighted rows
-#: wasted): right on a GPU, where reading weights dominates; on a CPU, 8 decoding rows are already
-#: compute-bound, so from 2 rows on each expert runs on its own rows only.
+#: wasted): right on a GPU, where reading weights dominates. On a CPU a product reads its weight
+#: more slowly the more rows it has (bench/bench_row_products.py), so from 2 rows on each expert runs
+#: on its own rows only.
 _MOE_DENSE_ROWS = {"cuda": 16, "cpu": 1}
 
 
@@ -467,12 +468,21 @@ class Decoder:
         probs = torch.softmax(F.linear(flat, layer["router"]).float(), dim=-1)
         weights, chosen = torch.topk(probs, self.config.experts_per_token, dim=-1)
         weights = (weights / weights.sum(dim=-1, keepdim=True)).to(x.dtype)
-        if flat.shape[0] > _MOE_DENSE_ROWS.get(x.device.type, 1):  # each expert on its own rows only
-            out = torch.zeros_like(flat)
-            for expert in torch.unique(chosen).tolist():
-                rows, slots = torch.nonzero(chosen == expert, as_tuple=True)
-                out.index_add_(0, rows, self._expert(layer, expert, flat[rows]) * weights[rows, slots, None])
-            return out.view(shape)
+        if flat.shape[0] > _MOE_DENSE_ROWS.get(x.device.type, 1):
+            # Each expert on its own rows only. The (row, choice) pairs are sorted by expert, so that
+            # one gather feeds every expert a contiguous slice and one index_add_ sums the outputs:
+            # a fixed handful of ops per layer, however the rows are routed.
+            order = torch.argsort(chosen.flatten(), stable=True)
+            counts = torch.bincount(chosen.flatten(), minlength=self.config.num_experts).tolist()
+            rows = order // chosen.shape[1]
+            picked = flat[rows]
+            outs, begin = [], 0
+            for expert, count in enumerate(counts):
+                if count:
+                    outs.append(self._expert(layer, expert, picked[begin : begin + count]))
+                    begin += count
+            mixed = torch.cat(outs) * weights.flatten()[order, None]
+            return torch.zeros_like(flat).index_add_(0, rows, mixed).view(shape)
         # Few rows: every chosen expert runs on all rows; rows that did not choose it weigh it by 0.
         dense = torch.zeros(flat.shape[0], self.config.num_experts, dtype=x.dtype, device=x.device)
         dense.scatter_(1, chosen, weights)
