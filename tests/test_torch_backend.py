@@ -119,6 +119,30 @@ def test_stops_at_dart_end_tokens(tmp_path, stop):
     assert all(stop not in o.pieces for o in outs)
 
 
+def test_ended_rows_leave_the_batch_and_the_rest_match_single_runs(tmp_path, monkeypatch):
+    tm.make_dart_folder(tmp_path, model_type="mixtral", favour={"smile": 2.0, "</general>": 1.5})
+    gen = TorchGenerator.from_pretrained(tmp_path, device="cpu")
+    params = SamplingParams(max_new_tokens=64, repetition_penalty=1.2, banned_tags=("cat ears",))
+    prompts, seeds = [tm.dart_prompt(), *_prompts()], [1, 2, 3, 4]
+    rows_seen = []
+    forward = gen.decoder.forward
+
+    def counting_forward(ids, *args, **kwargs):
+        rows_seen.append(ids.shape[0])
+        return forward(ids, *args, **kwargs)
+
+    monkeypatch.setattr(gen.decoder, "forward", counting_forward)
+    batched = gen.generate(prompts, params, seeds)
+    lengths = [len(o.token_ids) for o in batched]
+    assert len(set(lengths)) > 1 and max(lengths) < 64  # the rows ended at different steps
+    # After the prompt pass, each step runs exactly the rows that have not ended yet.
+    assert rows_seen[0] == 4 and rows_seen[1:] == sorted(rows_seen[1:], reverse=True)
+    assert rows_seen[-1] == sum(n == max(lengths) for n in lengths) < 4
+    for prompt, seed, row in zip(prompts, seeds, batched):
+        assert row.token_ids == gen.generate([prompt], params, [seed])[0].token_ids
+        assert "cat ears" not in row.pieces
+
+
 def test_exactly_one_bos(dart, llama):
     dart_ids = dart.tokenizer.encode_prompt(tm.dart_prompt())
     assert dart_ids[0] == dart.tokenizer.bos_id and dart_ids.count(dart.tokenizer.bos_id) == 1

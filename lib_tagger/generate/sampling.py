@@ -60,6 +60,12 @@ class Sampler:
                 if ids:
                     self.seen[row, torch.tensor(list(ids), device=device)] = True
 
+    def keep_rows(self, rows: Sequence[int]) -> None:
+        """Keep the state of rows ``rows`` only, in that order (rows that ended leave the batch)."""
+        self.generators = [self.generators[row] for row in rows]
+        if self.seen is not None:
+            self.seen = self.seen[list(rows)]
+
     def process(self, logits, banned: Sequence[Sequence[int]] | None = None):
         """Logits after repetition penalty and bans (float32, a new tensor)."""
         import torch

@@ -75,7 +75,7 @@ class TorchGenerator:
     def generate(
         self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int]
     ) -> list[Generation]:
-        """Continue every prompt in one left-padded batch; each row stops at its own end token."""
+        """Continue every prompt in one left-padded batch; a row that reaches its end token leaves it."""
         with self._lock:
             return self._generate(prompts, params, seeds)
 
@@ -112,14 +112,11 @@ class TorchGenerator:
             if new_tokens > 0:
                 cache = self.decoder.new_cache(batch, width + new_tokens)
                 logits = self.decoder.forward(ids.to(device), cache, valid.to(device))
+            active = list(range(batch))  # the prompt of each row still in the batch
             for step in range(new_tokens):
-                banned = None
-                if bans:
-                    banned = [[] if end else sorted(bans.banned_next(out)) for end, out in zip(done, outputs)]
+                banned = [sorted(bans.banned_next(outputs[row])) for row in active] if bans else None
                 tokens = sampler.choose(logits, banned)
-                for row, token in enumerate(tokens):
-                    if done[row]:
-                        continue
+                for row, token in zip(active, tokens):
                     if token in self.stop_ids:
                         done[row] = True
                         seconds[row] = time.perf_counter() - started
@@ -127,6 +124,12 @@ class TorchGenerator:
                         outputs[row].append(token)
                 if all(done) or step == new_tokens - 1:
                     break
+                if any(done[row] for row in active):  # ended rows leave the batch
+                    keep = [i for i, row in enumerate(active) if not done[row]]
+                    cache.keep_rows(keep)
+                    sampler.keep_rows(keep)
+                    active = [active[i] for i in keep]
+                    tokens = [tokens[i] for i in keep]
                 logits = self.decoder.forward(torch.tensor(tokens, device=device)[:, None], cache)
         finished = time.perf_counter() - started
         return [

@@ -257,6 +257,19 @@ class KVCache:
         self.padded = False
         self.max_len = max_len
 
+    def keep_rows(self, rows: list[int]) -> None:
+        """Keep only batch rows ``rows`` (ascending), moved to the front in place: no new cache."""
+        import torch
+
+        for new, old in enumerate(rows):
+            if new != old:
+                self.keys[:, new].copy_(self.keys[:, old])
+                self.values[:, new].copy_(self.values[:, old])
+        n = len(rows)
+        index = torch.tensor(rows, device=self.valid.device)
+        self.keys, self.values = self.keys[:, :n], self.values[:, :n]
+        self.valid, self.next_pos = self.valid[index], self.next_pos[index]
+
 
 class Decoder:
     """A loaded LLaMA / Mistral / Mixtral decoder (weights fused per layer for fewer kernel calls).
