@@ -13,6 +13,7 @@ until the last one ends). Best of ``--repeats``, Markdown table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -63,8 +64,7 @@ def main() -> None:
             gen.stop_ids = ends
             leave, lengths = timed(gen, params, args.repeats)
             gen.stop_ids = frozenset()
-            stay, _ = timed(gen, SamplingParams(temperature=1.0, top_k=0, top_p=1.0,
-                                                max_new_tokens=max(lengths)), args.repeats)
+            stay, _ = timed(gen, dataclasses.replace(params, max_new_tokens=max(lengths)), args.repeats)
             lines.append(f"| {name} | {', '.join(map(str, lengths))} | {leave:.2f} s | {stay:.2f} s "
                          f"| {stay / leave:.2f}x |")
             gen.close()

@@ -485,8 +485,9 @@ class Decoder:
             # Each expert on its own rows only. The (row, choice) pairs are sorted by expert, so that
             # one gather feeds every expert a contiguous slice and one index_add_ sums the outputs:
             # a fixed handful of ops per layer, however the rows are routed.
-            order = torch.argsort(chosen.flatten(), stable=True)
-            counts = torch.bincount(chosen.flatten(), minlength=self.config.num_experts).tolist()
+            pair_experts = chosen.flatten()  # the expert of each (row, choice) pair
+            order = torch.argsort(pair_experts, stable=True)
+            counts = torch.bincount(pair_experts, minlength=self.config.num_experts).tolist()
             rows = order // chosen.shape[1]
             picked = flat[rows]
             outs, begin = [], 0
