@@ -56,7 +56,7 @@ def main() -> None:
 
     import torch
 
-    from lib_tagger.joytag import JoyTagOptions, caption_folder, get_joytagger, unload_joytagger
+    from lib_tagger.interrogate import JoyTagOptions, caption_folder, get_joytagger, unload_joytagger
     from tests.factories.joytag_model import save_joytag_checkpoint
 
     if args.threads:

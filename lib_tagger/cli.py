@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(handler=_cmd_models)
 
     try:
-        from .joytag.cli import add_subcommands
+        from .interrogate.cli import add_subcommands
     except ImportError:  # pragma: no cover - the JoyTag package is part of the project
         pass
     else:

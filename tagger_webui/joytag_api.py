@@ -76,7 +76,7 @@ def decode_image(data: str) -> Any:
 
 
 def _options(service: JoyTagService, overrides: dict[str, Any]) -> Any:
-    from lib_tagger.joytag.postprocess import JoyTagOptions, OptionsError
+    from lib_tagger.interrogate.postprocess import JoyTagOptions, OptionsError
 
     base = service.settings().options
     try:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lib_tagger.joytag.loader import DEFAULT_SOURCE
-from lib_tagger.joytag.postprocess import DEFAULT_EXCLUDE, JoyTagOptions
+from lib_tagger.interrogate.joytag.loader import DEFAULT_SOURCE
+from lib_tagger.interrogate.postprocess import DEFAULT_EXCLUDE, JoyTagOptions
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class JoyTagService:
 
     @contextmanager
     def _tagger(self, settings: JoyTagSettings) -> Iterator[Any]:
-        from lib_tagger.joytag.loader import get_joytagger, unload_joytagger
+        from lib_tagger.interrogate.joytag.loader import get_joytagger, unload_joytagger
 
         with self._gpu_lock():
             self._free_memory()
@@ -154,7 +154,7 @@ class JoyTagService:
 
     def tag(self, image: Any, options: JoyTagOptions | None = None) -> tuple[list[tuple[str, float]], str]:
         """``(kept (tag, score) pairs, prompt text)`` for one PIL image (``options``: the settings')."""
-        from lib_tagger.joytag.postprocess import format_tags, select_tags
+        from lib_tagger.interrogate.postprocess import format_tags, select_tags
 
         settings = self.settings()
         options = options or settings.options
@@ -173,7 +173,7 @@ class JoyTagService:
         progress: Callable[[int, int, Path], None] | None = None,
     ) -> Any:
         """Caption every image in ``folder`` (one ``.txt`` each); returns the core's ``CaptionReport``."""
-        from lib_tagger.joytag.caption import caption_folder
+        from lib_tagger.caption.engine import caption_folder
 
         settings = self.settings()
         options = settings.options if threshold is None else replace(settings.options, threshold=threshold)
@@ -193,7 +193,7 @@ class JoyTagService:
 
     def unload(self) -> list[str]:
         """Free JoyTag and every loaded tag model; returns what was loaded."""
-        from lib_tagger.joytag.loader import unload_joytagger
+        from lib_tagger.interrogate.joytag.loader import unload_joytagger
         from lib_tagger.models.manager import get_manager
 
         unloaded = ["joytag"] if unload_joytagger() else []

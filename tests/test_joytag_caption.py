@@ -10,9 +10,9 @@ from PIL import Image
 
 pytest.importorskip("torch")
 
-from lib_tagger.joytag.caption import caption_folder, find_images  # noqa: E402
-from lib_tagger.joytag.loader import JoyTagger  # noqa: E402
-from lib_tagger.joytag.postprocess import JoyTagOptions  # noqa: E402
+from lib_tagger.caption.engine import caption_folder, find_images  # noqa: E402
+from lib_tagger.interrogate.joytag.loader import JoyTagger  # noqa: E402
+from lib_tagger.interrogate.postprocess import JoyTagOptions  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
 OPTIONS = JoyTagOptions(threshold=0.5, top_k=8)

@@ -11,7 +11,7 @@ from PIL import Image
 
 pytest.importorskip("torch")
 
-from lib_tagger.joytag.cli import add_subcommands, main  # noqa: E402
+from lib_tagger.interrogate.cli import add_subcommands, main  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
 

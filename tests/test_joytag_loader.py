@@ -12,9 +12,9 @@ from PIL import Image
 
 pytest.importorskip("torch")
 
-from lib_tagger.joytag.config import JoyTagModelError  # noqa: E402
-from lib_tagger.joytag.loader import JoyTagger, get_joytagger, unload_joytagger  # noqa: E402
-from lib_tagger.joytag.postprocess import JoyTagOptions  # noqa: E402
+from lib_tagger.interrogate.joytag.config import JoyTagModelError  # noqa: E402
+from lib_tagger.interrogate.joytag.loader import JoyTagger, get_joytagger, unload_joytagger  # noqa: E402
+from lib_tagger.interrogate.postprocess import JoyTagOptions  # noqa: E402
 from lib_tagger.models.files import ModelFilesMissing  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
@@ -25,7 +25,7 @@ def checkpoint(tmp_path_factory):
 
 
 def test_importing_the_package_does_not_import_torch():
-    code = ("import sys, lib_tagger.joytag as j; j.JoyTagOptions; j.select_tags; j.format_tags;"
+    code = ("import sys, lib_tagger.interrogate as j; j.JoyTagOptions; j.select_tags; j.format_tags;"
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).parents[1]))
 

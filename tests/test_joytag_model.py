@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lib_tagger.joytag.config import JoyTagConfig, JoyTagModelError, parse_stem  # noqa: E402
-from lib_tagger.joytag.model import load_joytag_model, sine_positions  # noqa: E402
+from lib_tagger.interrogate.joytag.config import JoyTagConfig, JoyTagModelError, parse_stem  # noqa: E402
+from lib_tagger.interrogate.joytag.model import load_joytag_model, sine_positions  # noqa: E402
 from tests.factories.joytag_model import (  # noqa: E402
     joytag_config,
     random_state_dict,

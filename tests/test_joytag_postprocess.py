@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib_tagger.joytag.postprocess import (
+from lib_tagger.interrogate.postprocess import (
     DEFAULT_EXCLUDE,
     JoyTagOptions,
     OptionsError,

@@ -10,7 +10,7 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from lib_tagger.joytag.preprocess import (  # noqa: E402
+from lib_tagger.interrogate.images import (  # noqa: E402
     CLIP_MEAN,
     CLIP_STD,
     ImageLoadError,

@@ -31,7 +31,8 @@ def test_loading_the_script_imports_nothing_heavy():
     heavy = [m for m in result["added"] if m.split(".")[0] in ("torch", "llama_cpp", "transformers", "safetensors",
                                                              "tokenizers", "numpy")]
     assert heavy == []
-    assert not any(m.startswith(("lib_tagger.generate", "lib_tagger.upsample", "lib_tagger.joytag"))
+    assert not any(m.startswith(("lib_tagger.generate", "lib_tagger.upsample", "lib_tagger.interrogate",
+                                 "lib_tagger.caption"))
                    for m in result["added"])
     assert result["classes"] == ["TaggerScript"]  # the base Script is not re-registered
 

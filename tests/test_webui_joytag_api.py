@@ -14,8 +14,8 @@ from PIL import Image
 fastapi = pytest.importorskip("fastapi")
 from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
 
-from lib_tagger.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
-from lib_tagger.joytag.postprocess import JoyTagOptions, format_tags, select_tags  # noqa: E402
+from lib_tagger.interrogate.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
+from lib_tagger.interrogate.postprocess import JoyTagOptions, format_tags, select_tags  # noqa: E402
 from tagger_webui import joytag_api, joytag_ui  # noqa: E402
 from tagger_webui.joytag_ui import JoyTagService, JoyTagSettings, settings_from_options  # noqa: E402
 from tests.asgi_client import Client  # noqa: E402

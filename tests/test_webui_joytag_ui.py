@@ -14,8 +14,8 @@ from PIL import Image
 
 gr = pytest.importorskip("gradio")
 
-from lib_tagger.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
-from lib_tagger.joytag.postprocess import JoyTagOptions, OptionsError, format_tags, select_tags  # noqa: E402
+from lib_tagger.interrogate.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
+from lib_tagger.interrogate.postprocess import JoyTagOptions, OptionsError, format_tags, select_tags  # noqa: E402
 from tagger_webui import joytag_ui  # noqa: E402
 from tagger_webui.joytag_ui import JoyTagService, JoyTagSettings, JoyTagUiError  # noqa: E402
 from tests.browser.pages import GRADIO_MAJOR, img2img_page  # noqa: E402
@@ -195,7 +195,7 @@ def test_button_keeps_prompt_when_no_tag_passes(options, tmp_path):
 def test_service_frees_memory_first_holds_the_lock_and_unloads_when_asked(checkpoint, reference):
     from contextlib import contextmanager
 
-    from lib_tagger.joytag import loader
+    from lib_tagger.interrogate.joytag import loader
     from lib_tagger.models.manager import get_manager
 
     get_manager().unload()  # a tag model another test left loaded is not this test's business
@@ -363,7 +363,7 @@ def test_caption_to_report_explains_bad_folders_without_loading(options, tmp_pat
 
 
 def test_format_report_uses_relative_paths_and_caps_the_list(tmp_path):
-    from lib_tagger.joytag.caption import CaptionReport
+    from lib_tagger.caption.engine import CaptionReport
 
     sub = tmp_path / "sub"
     report = CaptionReport(

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib_tagger.joytag.postprocess import JoyTagOptions, format_tags, select_tags
+from lib_tagger.interrogate.postprocess import JoyTagOptions, format_tags, select_tags
 
 EXISTING_MODES = ("skip", "append", "overwrite")
 _BASE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -82,7 +82,7 @@ def _write_caption(image: Path, text: str, existing: str) -> None:
 
 def _decoded(paths: list[Path], image_size: int, workers: int, ahead: int) -> Iterator[tuple[Path, object]]:
     """(path, tensor or exception) in order, decoded on ``workers`` threads up to ``ahead`` images ahead."""
-    from lib_tagger.joytag.preprocess import preprocess_file
+    from lib_tagger.interrogate.images import preprocess_file
 
     def load(path: Path):
         try:

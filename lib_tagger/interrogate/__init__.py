@@ -8,21 +8,21 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "JoyTagger": "loader",
-    "get_joytagger": "loader",
-    "unload_joytagger": "loader",
-    "DEFAULT_SOURCE": "loader",
+    "JoyTagger": "joytag.loader",
+    "get_joytagger": "joytag.loader",
+    "unload_joytagger": "joytag.loader",
+    "DEFAULT_SOURCE": "joytag.loader",
     "JoyTagOptions": "postprocess",
     "OptionsError": "postprocess",
     "DEFAULT_EXCLUDE": "postprocess",
     "select_tags": "postprocess",
     "format_tags": "postprocess",
     "split_tag_list": "postprocess",
-    "caption_folder": "caption",
-    "CaptionReport": "caption",
-    "find_images": "caption",
-    "JoyTagModelError": "config",
-    "ImageLoadError": "preprocess",
+    "caption_folder": "lib_tagger.caption.engine",
+    "CaptionReport": "lib_tagger.caption.engine",
+    "find_images": "lib_tagger.caption.engine",
+    "JoyTagModelError": "joytag.config",
+    "ImageLoadError": "images",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -32,7 +32,8 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    path = module if module.startswith("lib_tagger.") else f"{__name__}.{module}"
+    value = getattr(importlib.import_module(path), name)
     globals()[name] = value
     return value
 

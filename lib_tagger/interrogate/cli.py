@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lib_tagger.joytag.postprocess import DEFAULT_EXCLUDE, SORTS, JoyTagOptions, OptionsError, split_tag_list
+from lib_tagger.interrogate.postprocess import DEFAULT_EXCLUDE, SORTS, JoyTagOptions, OptionsError, split_tag_list
 
 DEFAULT_MODEL = "fancyfeast/joytag"
 
@@ -88,7 +88,7 @@ def _fail(message: str, status: int) -> int:
 
 
 def _load(args: argparse.Namespace):
-    from lib_tagger.joytag.loader import JoyTagger
+    from lib_tagger.interrogate.joytag.loader import JoyTagger
 
     return JoyTagger.load(args.model, args.models_dir, args.device)
 
@@ -97,8 +97,8 @@ def run_interrogate(args: argparse.Namespace) -> int:
     """Tag each image; plain text (one line per image) or JSON with every kept tag's score."""
     import torch
 
-    from lib_tagger.joytag.postprocess import display_name, format_tags, select_tags
-    from lib_tagger.joytag.preprocess import preprocess_file
+    from lib_tagger.interrogate.images import preprocess_file
+    from lib_tagger.interrogate.postprocess import display_name, format_tags, select_tags
 
     try:
         options = options_from_args(args)
@@ -145,7 +145,7 @@ def run_interrogate(args: argparse.Namespace) -> int:
 
 def run_caption(args: argparse.Namespace) -> int:
     """Write a ``.txt`` caption beside every image of a folder; bad images are reported at the end."""
-    from lib_tagger.joytag.caption import caption_folder
+    from lib_tagger.caption.engine import caption_folder
 
     try:
         options = options_from_args(args)
@@ -192,7 +192,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``interrogate`` or ``caption`` from ``argv``; returns the exit status."""
-    parser = _OneLineParser(prog="python -m lib_tagger.joytag.cli")
+    parser = _OneLineParser(prog="python -m lib_tagger.interrogate.cli")
     add_subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser))
     args = parser.parse_args(argv)
     return args.func(args)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lib_tagger.joytag.loader import JoyTagger, unload_joytagger
-from lib_tagger.joytag.postprocess import JoyTagOptions, format_tags, select_tags
+from lib_tagger.interrogate.joytag.loader import JoyTagger, unload_joytagger
+from lib_tagger.interrogate.postprocess import JoyTagOptions, format_tags, select_tags
 from tagger_webui import joytag_ui
 from tests.browser.pages import GRADIO_MAJOR, batch_panel_page, img2img_page
 from tests.factories.joytag_model import save_joytag_checkpoint

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..models.files import read_json
+from lib_tagger.models.files import read_json
 
 
 class JoyTagModelError(ValueError):

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from lib_tagger.joytag.config import JoyTagConfig, read_tags
-from lib_tagger.joytag.postprocess import JoyTagOptions, format_tags, select_tags
+from lib_tagger.interrogate.joytag.config import JoyTagConfig, read_tags
+from lib_tagger.interrogate.postprocess import JoyTagOptions, format_tags, select_tags
 from lib_tagger.models.files import ModelFilesMissing, fetch_files
 
 DEFAULT_SOURCE = "fancyfeast/joytag"
@@ -53,7 +53,7 @@ class JoyTagger:
     ) -> JoyTagger:
         """Load from a hub repo id (downloaded on first use) or a local folder with the released files."""
         from lib_tagger.devices import pick_device, pick_dtype
-        from lib_tagger.joytag.model import load_joytag_model
+        from lib_tagger.interrogate.joytag.model import load_joytag_model
 
         folder = resolve_model_folder(source, models_dir)
         config = JoyTagConfig.from_file(folder / "config.json")
@@ -71,7 +71,7 @@ class JoyTagger:
         """Scores (sigmoid) of every tag for a pre-processed batch tensor (B, 3, S, S)."""
         import torch
 
-        from lib_tagger.joytag.model import autocast_context
+        from lib_tagger.interrogate.joytag.model import autocast_context
 
         with self._lock:
             if self.model is None:
@@ -85,7 +85,7 @@ class JoyTagger:
         """Scores of all tags for each PIL image, computed ``batch_size`` images at a time."""
         import torch
 
-        from lib_tagger.joytag.preprocess import preprocess
+        from lib_tagger.interrogate.images import preprocess
 
         results: list[dict[str, float]] = []
         for start in range(0, len(images), max(1, batch_size)):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lib_tagger.joytag.config import JoyTagConfig, JoyTagModelError
+from lib_tagger.interrogate.joytag.config import JoyTagConfig, JoyTagModelError
 
 #: Rows the head of older checkpoints carries beyond the tags (3 rating + 6 score outputs).
 LEGACY_EXTRA_HEAD_ROWS = 9

@@ -1,0 +1,1 @@
+"""Batch captioning of image folders."""

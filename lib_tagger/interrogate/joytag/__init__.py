@@ -1,0 +1,1 @@
+"""The JoyTag interrogator: its ViT, config and loader."""
