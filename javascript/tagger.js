@@ -24,19 +24,33 @@ function tagger_joytag_args(...args) {
     return inputs;
 }
 
+// The interrogator the settings choose: the hidden textbox the 🏷️ button keeps up to date.
+function taggerInterrogatorName() {
+    const field = taggerRoot().querySelector("#tagger_interrogator_name textarea, #tagger_interrogator_name input");
+    const name = field ? field.value.trim() : "";
+    return name || "the interrogator chosen in Settings";
+}
+
 // Hover titles for our buttons (gradio 3 and 4 buttons take no title of their own).
 const TAGGER_TITLES = {
-    tagger_joytag_button: "Interrogate JoyTag - tag the image of the current img2img tab with JoyTag and put the tags into the prompt (replace or append: see Settings)",
-    tagger_caption_run: "Write a .txt caption with JoyTag's tags beside every image in the folder",
+    tagger_joytag_button: (name) => `Interrogate with ${name} - tag the image of the current img2img tab and put the tags into the prompt (model, replace or append: see Settings)`,
+    tagger_caption_run: () => "Caption every image in the folder with the chosen interrogator",
 };
 
 function taggerApplyTitles() {
     const root = taggerRoot();
+    const name = taggerInterrogatorName();
     for (const [id, title] of Object.entries(TAGGER_TITLES)) {
         const element = root.querySelector("#" + id);
-        if (element && element.title !== title) element.title = title;
+        const text = title(name);
+        if (element && element.title !== text) element.title = text;
     }
 }
+
+// A title read when the pointer arrives, so a changed setting shows without waiting for a DOM change.
+document.addEventListener("mouseover", (event) => {
+    if (event.target && event.target.closest && event.target.closest("#tagger_joytag_button")) taggerApplyTitles();
+}, true);
 
 (function taggerWatch() {
     let pending = false;

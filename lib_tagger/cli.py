@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="JSON output")
     up.set_defaults(handler=_cmd_upsample)
 
-    models = sub.add_parser("models", help="list the known models")
+    models = sub.add_parser("models", help="list the known tag models and interrogators")
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=_cmd_models)
 
@@ -129,11 +129,18 @@ def _cmd_upsample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 def _cmd_models(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    rows = [{"name": s.name, "repo": s.repo, "format": s.prompt_format, "architecture": s.architecture,
-             "gguf": s.gguf, "description": s.description} for s in MODELS.values()]
+    from .interrogate.specs import INTERROGATORS
+
+    rows = [{"name": s.name, "kind": "upsampler", "repo": s.repo, "format": s.prompt_format,
+             "architecture": s.architecture, "gguf": s.gguf, "description": s.description} for s in MODELS.values()]
+    rows += [{"name": s.name, "kind": "interrogator", "repo": s.repo, "family": s.family,
+              "architecture": s.architecture, "description": s.description} for s in INTERROGATORS.values()]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        for row in rows:
-            print(f"{row['name']:<22} {row['repo']:<34} {row['description']}")
+        for kind, title in (("upsampler", "Tag models (upsample)"), ("interrogator", "Interrogators")):
+            print(f"{title}:")
+            for row in rows:
+                if row["kind"] == kind:
+                    print(f"  {row['name']:<26} {row['repo']:<38} {row['description']}")
     return 0

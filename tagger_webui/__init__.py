@@ -38,21 +38,21 @@ def _before_ui() -> None:
     xyz.register_axes()
 
 
-# --- JoyTag (tagger_webui.joytag_ui / joytag_api): configured on first use, then its callbacks -----
+# --- Interrogation (interrogate_service, joytag_ui, joytag_api): configured on first use, then its callbacks
 _joytag_configured = False
 
 
 def _joytag_ui() -> Any:
-    """``joytag_ui``, its service set up once with our options and the host's memory/queue hooks.
+    """``joytag_ui``, with the interrogation service set up once with our options and the host's hooks.
 
     The service reads the options and the models folder at every use: a changed setting applies at the
     next click or API call, without a restart.
     """
     global _joytag_configured
-    from . import host, joytag_ui, settings_page
+    from . import host, interrogate_service, joytag_ui, settings_page
 
     if not _joytag_configured:
-        joytag_ui.configure(options=host.opt, models_dir=settings_page.models_dir, free_memory=host.free_vram,
+        interrogate_service.configure(options=host.opt, models_dir=settings_page.models_dir, free_memory=host.free_vram,
                             gpu_lock=host.gpu_lock)
         _joytag_configured = True
     return joytag_ui

@@ -1,7 +1,9 @@
-"""HTTP routes for JoyTag: ``POST /tagger/v1/interrogate`` and ``POST /tagger/v1/unload``.
+"""HTTP routes for interrogation: ``POST /tagger/v1/interrogate``, ``GET /tagger/v1/interrogators`` and
+``POST /tagger/v1/unload``.
 
 Register with ``joytag_api.register(app)`` from ``script_callbacks.on_app_started``. The models work
-with pydantic 1 (A1111) and pydantic 2 (Forge).
+with pydantic 1 (A1111) and pydantic 2 (Forge). The request's ``model`` picks the interrogator by its
+registry name (or a hub repo / folder); ``options`` are :class:`TagOptions` fields.
 """
 
 import base64
@@ -15,22 +17,30 @@ from typing import Any
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
-from tagger_webui.joytag_ui import JoyTagService, get_service
+from lib_tagger.interrogate.postprocess import option_names
+from lib_tagger.interrogate.specs import INTERROGATORS
+from tagger_webui.interrogate_service import InterrogateService, get_service
 
 log = logging.getLogger(__name__)
 
 INTERROGATE_PATH = "/tagger/v1/interrogate"
 UNLOAD_PATH = "/tagger/v1/unload"
+INTERROGATORS_PATH = "/tagger/v1/interrogators"
 
 
 class InterrogateRequest(BaseModel):
-    """An image to tag and optional overrides of the JoyTag settings."""
+    """An image to tag, the interrogator, and optional overrides of the tag settings."""
 
     image: str = Field(..., description="The image file (PNG, JPEG, WebP, ...) as base64, or a data: URL")
+    model: str | None = Field(
+        None,
+        description=f"The interrogator: {', '.join(INTERROGATORS)}, a hub repo id or a folder on the server; "
+        "default: the WebUI's setting",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Overrides of the WebUI's JoyTag settings: threshold, exclude, always_add, top_k, "
-        "replace_underscores, escape_brackets, sort, weighted, identity_first",
+        description="Overrides of the WebUI's tag settings: " + ", ".join(option_names())
+        + " (category_thresholds: {\"character\": 0.85}; mcut: [\"general\", \"character\"])",
     )
 
 
@@ -42,10 +52,25 @@ class TagScore(BaseModel):
 
 
 class InterrogateResponse(BaseModel):
-    """The kept tags in output order and the prompt text they make."""
+    """The kept tags in output order, the prompt text they make, and the ratings (WD v3 models)."""
 
     caption: str
     tags: list[TagScore]
+    model: str = ""
+    rating: str | None = None
+    ratings: dict[str, float] = Field(default_factory=dict)
+
+
+class InterrogatorInfo(BaseModel):
+    """One interrogator: its registry name, hub repo, family, and whether it is chosen / loaded."""
+
+    name: str
+    repo: str
+    family: str
+    architecture: str
+    description: str
+    selected: bool
+    loaded: bool
 
 
 class UnloadResponse(BaseModel):
@@ -75,19 +100,17 @@ def decode_image(data: str) -> Any:
     return image
 
 
-def _options(service: JoyTagService, overrides: dict[str, Any]) -> Any:
-    from lib_tagger.interrogate.postprocess import JoyTagOptions, OptionsError
+def _options(service: InterrogateService, overrides: dict[str, Any]) -> Any:
+    from lib_tagger.interrogate.postprocess import OptionsError, TagOptions
 
     base = service.settings().options
     try:
-        return JoyTagOptions.from_dict(
-            {**{item.name: getattr(base, item.name) for item in fields(base)}, **overrides}
-        )
+        return TagOptions.from_dict({**{item.name: getattr(base, item.name) for item in fields(base)}, **overrides})
     except (OptionsError, TypeError) as exc:
         raise HTTPException(status_code=422, detail=f"options: {exc}") from None
 
 
-def _model_error(exc: Exception) -> HTTPException:
+def _model_error(exc: Exception, name: str) -> HTTPException:
     """The HTTP error for a failed interrogation, with the status ``/tagger/v1/upsample`` uses.
 
     404: model files missing (the detail names them and the folder to put them in); 422: an unreadable
@@ -99,48 +122,46 @@ def _model_error(exc: Exception) -> HTTPException:
 
     status = status_for(exc)
     if status == 500:
-        log.error("JoyTag interrogation failed", exc_info=exc)
-    return HTTPException(status_code=status, detail=f"tagger: JoyTag: {error_text(exc, limit=None)}")
+        log.error("interrogation failed", exc_info=exc)
+    return HTTPException(status_code=status, detail=f"tagger: {name}: {error_text(exc, limit=None)}")
 
 
 def register(
-    app: Any, service: JoyTagService | None = None, dependencies: Sequence[Any] | None = None
+    app: Any, service: InterrogateService | None = None, dependencies: Sequence[Any] | None = None
 ) -> None:
-    """Add the JoyTag routes to the FastAPI ``app``; ``dependencies`` (e.g. the host's auth) guard them."""
+    """Add the interrogation routes to the FastAPI ``app``; ``dependencies`` (e.g. the host's auth) guard them."""
 
-    def current() -> JoyTagService:
+    def current() -> InterrogateService:
         return service or get_service()
 
     def interrogate(request: InterrogateRequest) -> InterrogateResponse:
+        from .interrogate_service import display_model
+
         image = decode_image(request.image)
+        name = display_model(request.model or "") if request.model else "interrogator"
         try:
+            name = display_model(request.model or current().settings().model)
             options = _options(current(), request.options)
-            selected, caption = current().tag(image, options)
+            result = current().tag(image, options, model=request.model)
         except HTTPException:
             raise
         except Exception as exc:  # model missing, corrupt, out of memory: say so, keep the server up
-            raise _model_error(exc) from None
+            raise _model_error(exc, name) from None
         return InterrogateResponse(
-            caption=caption, tags=[TagScore(tag=tag, score=score) for tag, score in selected]
+            caption=result.caption, tags=[TagScore(tag=tag, score=score) for tag, score in result.tags],
+            model=name, rating=result.rating, ratings=result.ratings,
         )
+
+    def interrogators() -> list[InterrogatorInfo]:
+        return [InterrogatorInfo(**row) for row in current().interrogators()]
 
     def unload() -> UnloadResponse:
         return UnloadResponse(unloaded=current().unload())
 
     extra = {"dependencies": list(dependencies)} if dependencies else {}
-    app.add_api_route(
-        INTERROGATE_PATH,
-        interrogate,
-        methods=["POST"],
-        response_model=InterrogateResponse,
-        summary="Tag an image with JoyTag",
-        **extra,
-    )
-    app.add_api_route(
-        UNLOAD_PATH,
-        unload,
-        methods=["POST"],
-        response_model=UnloadResponse,
-        summary="Free JoyTag and the tag models (RAM and VRAM)",
-        **extra,
-    )
+    app.add_api_route(INTERROGATE_PATH, interrogate, methods=["POST"], response_model=InterrogateResponse,
+                      summary="Tag an image with an interrogator (JoyTag, WD v3)", **extra)
+    app.add_api_route(INTERROGATORS_PATH, interrogators, methods=["GET"], response_model=list[InterrogatorInfo],
+                      summary="The interrogators, the one the settings choose and the one loaded", **extra)
+    app.add_api_route(UNLOAD_PATH, unload, methods=["POST"], response_model=UnloadResponse,
+                      summary="Free the interrogator and the tag models (RAM and VRAM)", **extra)

@@ -57,35 +57,61 @@ def register_options() -> None:
 
 
 def register_joytag_options() -> None:
-    """The JoyTag part of our section (read by ``joytag_ui`` at every click, so no reload is needed)."""
+    """The interrogation part of our section (read at every click, so no reload is needed).
+
+    The tag option rows come from ``TagOptions``' fields: label, help and widget from their metadata.
+    """
     import gradio as gr
 
-    from .joytag_ui import OPTION_DEFAULTS
+    from lib_tagger.interrogate.specs import interrogator_names
 
-    rows = (
-        ("model", "JoyTag model: hub repo or local folder", None, None, ""),
-        ("device", "JoyTag device", gr.Radio, {"choices": list(DEVICES)}, ""),
-        ("keep_loaded", "Keep JoyTag loaded after interrogating", gr.Checkbox, None, "off: free RAM/VRAM after use"),
-        ("prompt_mode", "Interrogate with JoyTag writes the tags", gr.Radio, {"choices": ["replace", "append"]},
+    from .interrogate_service import OPTION_DEFAULTS, OPTION_PREFIX
+
+    rows: list[tuple[str, str, Any, Any, str]] = [
+        ("model", "Interrogator (the 🏷️ button, folder captions, the API)", editable_dropdown(),
+         {"choices": interrogator_names()}, "JoyTag or a WD v3 tagger; also a hub repo id or a local folder"),
+        ("device", "Interrogator device", gr.Radio, {"choices": list(DEVICES)}, ""),
+        ("keep_loaded", "Keep the interrogator loaded after use", gr.Checkbox, None, "off: free RAM/VRAM after use"),
+        ("prompt_mode", "The 🏷️ button writes the tags", gr.Radio, {"choices": ["replace", "append"]},
          "replace the prompt, or append to it"),
-        ("threshold", "JoyTag threshold", gr.Slider, {"minimum": 0.0, "maximum": 1.0, "step": 0.01},
-         "0.4 is the author's operating point"),
-        ("exclude", "JoyTag: tags never written", gr.Textbox, None, "comma separated, * wildcards"),
-        ("always_add", "JoyTag: tags always written first", gr.Textbox, None, "comma separated"),
-        ("top_k", "JoyTag: at most this many tags", gr.Slider, {"minimum": 0, "maximum": 200, "step": 1},
-         "0: no limit"),
-        ("sort", "JoyTag tag order", gr.Radio, {"choices": ["confidence", "alphabetical"]}, ""),
-        ("replace_underscores", "JoyTag: spaces instead of underscores (emoticons kept)", gr.Checkbox, None, ""),
-        ("escape_brackets", "JoyTag: escape brackets for the prompt, e.g. kamina \\(ttgl\\)", gr.Checkbox, None,
-         ""),
-        ("weighted", "JoyTag: write weights, e.g. (smile:0.87)", gr.Checkbox, None, ""),
-        ("batch_size", "JoyTag batch size for folder captioning", gr.Slider, {"minimum": 1, "maximum": 64, "step": 1},
-         ""),
-    )
+    ]
+    rows += [tag_option_row(item) for item in _tag_option_fields()]
+    rows.append(("batch_size", "Batch size for folder captioning", gr.Slider,
+                 {"minimum": 1, "maximum": 64, "step": 1}, ""))
     for name, label, component, args, info in rows:
-        key = f"tagger_joytag_{name}"
+        key = f"{OPTION_PREFIX}{name}"
         host.add_option(key, OPTION_DEFAULTS[key], label, component, args, section=SECTION, category=CATEGORY,
                         info=info)
+
+
+def editable_dropdown() -> Any:
+    return host.editable_dropdown()
+
+
+def _tag_option_fields() -> list:
+    from dataclasses import fields
+
+    from lib_tagger.interrogate.postprocess import TagOptions
+
+    return list(fields(TagOptions))
+
+
+def tag_option_row(item: Any) -> tuple[str, str, Any, Any, str]:
+    """``(name, label, component, component args, info)`` of one ``TagOptions`` field, from its metadata."""
+    import gradio as gr
+
+    meta = item.metadata
+    label, info = f"Interrogate: {meta['label']}", meta.get("help", "")
+    if "choices" in meta and item.name == "mcut":
+        return item.name, label, gr.CheckboxGroup, {"choices": list(meta["choices"])}, info
+    if "choices" in meta:
+        return item.name, label, gr.Radio, {"choices": list(meta["choices"])}, info
+    if "maximum" in meta:
+        step = 0.01 if isinstance(meta["maximum"], float) else 1
+        return item.name, label, gr.Slider, {"minimum": meta["minimum"], "maximum": meta["maximum"], "step": step}, info
+    if isinstance(item.default, bool):
+        return item.name, label, gr.Checkbox, None, info
+    return item.name, label, gr.Textbox, None, info
 
 
 def manager_options() -> dict[str, Any]:

@@ -10,12 +10,18 @@ from PIL import Image
 
 pytest.importorskip("torch")
 
-from lib_tagger.caption.engine import caption_folder, find_images  # noqa: E402
+from lib_tagger.caption.plan import find_images  # noqa: E402
+from lib_tagger.caption.run import caption_folder  # noqa: E402
 from lib_tagger.interrogate.joytag.loader import JoyTagger  # noqa: E402
-from lib_tagger.interrogate.postprocess import JoyTagOptions  # noqa: E402
+from lib_tagger.interrogate.loading import predict_images  # noqa: E402
+from lib_tagger.interrogate.postprocess import TagOptions, describe  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
-OPTIONS = JoyTagOptions(threshold=0.5, top_k=8)
+OPTIONS = TagOptions(threshold=0.5, top_k=8)
+
+
+def caption_of(tagger, image, options=OPTIONS) -> str:
+    return describe(predict_images(tagger, [image])[0], options).caption
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +66,7 @@ def test_batch_continues_past_bad_files_and_reports_them(tmp_path, tagger):
     for name in ("a", "b", "c", "d", "e"):
         caption = (folder / f"{name}.txt").read_text(encoding="utf-8")
         assert caption.endswith("\n") and 1 <= len(caption.strip().split(", ")) <= 8
-    expected = tagger.interrogate(Image.open(folder / "a.png"), OPTIONS)
+    expected = caption_of(tagger, Image.open(folder / "a.png"))
     assert (folder / "a.txt").read_text(encoding="utf-8") == expected + "\n"
     assert [c[0] for c in calls] == list(range(1, 8)) and all(c[1] == 7 for c in calls)
     assert not (folder / "sub" / "deep.txt").exists()
@@ -80,7 +86,7 @@ def test_skip_resumes_and_overwrite_and_append(tmp_path, tagger):
     appended = caption_folder(folder, OPTIONS, tagger, existing="append", progress=lambda *a: None)
     assert len(appended.written) == 5
     text = (folder / "a.txt").read_text().strip()
-    fresh = tagger.interrogate(Image.open(folder / "a.png"), OPTIONS)
+    fresh = caption_of(tagger, Image.open(folder / "a.png"))
     assert text == "my tag, " + fresh
     caption_folder(folder, OPTIONS, tagger, existing="append", progress=lambda *a: None)
     assert (folder / "a.txt").read_text().strip() == text  # appending twice adds nothing new
@@ -109,7 +115,7 @@ def test_console_progress_without_callback(tmp_path, tagger, capsys):
     _noise(1).save(tmp_path / "one.png")
     report = caption_folder(tmp_path, OPTIONS, tagger)
     assert len(report.written) == 1
-    assert "JoyTag captions" in capsys.readouterr().err
+    assert "Captions" in capsys.readouterr().err
 
 
 def test_bad_arguments(tmp_path, tagger):

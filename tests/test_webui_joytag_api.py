@@ -14,14 +14,19 @@ from PIL import Image
 fastapi = pytest.importorskip("fastapi")
 from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
 
-from lib_tagger.interrogate.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
-from lib_tagger.interrogate.postprocess import JoyTagOptions, format_tags, select_tags  # noqa: E402
-from tagger_webui import joytag_api, joytag_ui  # noqa: E402
-from tagger_webui.joytag_ui import JoyTagService, JoyTagSettings, settings_from_options  # noqa: E402
+from lib_tagger.interrogate.joytag.loader import JoyTagger  # noqa: E402
+from lib_tagger.interrogate.loading import predict_images, unload_interrogator  # noqa: E402
+from lib_tagger.interrogate.postprocess import TagOptions, format_tags, select_tags  # noqa: E402
+from tagger_webui import interrogate_service, joytag_api, joytag_ui  # noqa: E402
+from tagger_webui.interrogate_service import (  # noqa: E402
+    InterrogateService,
+    InterrogateSettings,
+    settings_from_options,
+)
 from tests.asgi_client import Client  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
-SETTINGS_OPTIONS = JoyTagOptions(top_k=6)
+SETTINGS_OPTIONS = TagOptions(top_k=6)
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +43,15 @@ def reference(checkpoint):
 
 @pytest.fixture
 def settings(checkpoint):
-    holder = {"value": JoyTagSettings(source=str(checkpoint), device="cpu", options=SETTINGS_OPTIONS)}
+    holder = {"value": InterrogateSettings(model=str(checkpoint), device="cpu", options=SETTINGS_OPTIONS)}
     yield holder
-    unload_joytagger()
+    unload_interrogator()
 
 
 @pytest.fixture
 def client(settings):
     app = FastAPI()
-    joytag_api.register(app, service=JoyTagService(lambda: settings["value"]))
+    joytag_api.register(app, service=InterrogateService(lambda: settings["value"]))
     return Client(app)
 
 
@@ -58,8 +63,8 @@ def png_b64(seed: int, mode: str = "RGB") -> tuple[str, Image.Image]:
     return base64.b64encode(buffer.getvalue()).decode("ascii"), Image.open(io.BytesIO(buffer.getvalue()))
 
 
-def expected(reference, image, options: JoyTagOptions):
-    selected = select_tags(reference.tag_images([image])[0], options)
+def expected(reference, image, options: TagOptions):
+    selected = select_tags(predict_images(reference, [image])[0], options)
     return selected, format_tags(selected, options)
 
 
@@ -90,7 +95,7 @@ def test_options_override_the_settings(client, reference):
     response = client.post(joytag_api.INTERROGATE_PATH, json={"image": data, "options": overrides})
     assert response.status_code == 200, response.text
     body = response.json()
-    options = JoyTagOptions(top_k=2, weighted=True, always_add=("best quality",), exclude=())
+    options = TagOptions(top_k=2, weighted=True, always_add=("best quality",), exclude=())
     assert body["caption"] == expected(reference, image, options)[1]
     assert body["caption"].startswith("best quality, (") and body["tags"][0] == {
         "tag": "best_quality",
@@ -142,18 +147,19 @@ def post_image(client, seed: int = 5):
 
 
 def test_missing_model_folder_is_404_naming_it(client, settings, tmp_path):
-    settings["value"] = JoyTagSettings(source=str(tmp_path / "no-model-here"), device="cpu")
+    settings["value"] = InterrogateSettings(model=str(tmp_path / "no-model-here"), device="cpu")
     response, _ = post_image(client)
     assert response.status_code == 404
     detail = response.json()["detail"]
-    assert detail.startswith("tagger: JoyTag: ModelFilesMissing: ") and str(tmp_path / "no-model-here") in detail
+    missing = str(tmp_path / "no-model-here")
+    assert detail == f"tagger: no-model-here: ModelFilesMissing: interrogator folder {missing} does not exist"
 
 
 def test_folder_lacking_files_is_404_naming_the_files(client, settings, checkpoint, tmp_path):
     folder = tmp_path / "half"
     folder.mkdir()
     shutil.copy(checkpoint / "config.json", folder / "config.json")
-    settings["value"] = JoyTagSettings(source=str(folder), device="cpu")
+    settings["value"] = InterrogateSettings(model=str(folder), device="cpu")
     response, _ = post_image(client)
     assert response.status_code == 404
     assert f"{folder} lacks model.safetensors, top_tags.txt" in response.json()["detail"]
@@ -161,7 +167,7 @@ def test_folder_lacking_files_is_404_naming_the_files(client, settings, checkpoi
 
 def test_hub_files_not_downloaded_is_404_naming_files_and_folder(client, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub is never asked
-    settings["value"] = JoyTagSettings(source="fancyfeast/joytag", models_dir=str(tmp_path), device="cpu")
+    settings["value"] = InterrogateSettings(model="fancyfeast/joytag", models_dir=str(tmp_path), device="cpu")
     response, _ = post_image(client)
     assert response.status_code == 404
     detail = response.json()["detail"]
@@ -181,32 +187,33 @@ def test_corrupt_model_file_is_422_naming_it(client, settings, checkpoint, tmp_p
     folder = tmp_path / "corrupt"
     shutil.copytree(checkpoint, folder)
     (folder / name).write_bytes(content)
-    settings["value"] = JoyTagSettings(source=str(folder), device="cpu")
+    settings["value"] = InterrogateSettings(model=str(folder), device="cpu")
     response, _ = post_image(client)
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
-    assert detail.startswith("tagger: JoyTag: JoyTagModelError: ") and str(folder / says) in detail
+    assert detail.startswith("tagger: corrupt: JoyTagModelError: ") and str(folder / says) in detail
 
 
 def test_bad_setting_is_422_naming_it(checkpoint):
     values = {"tagger_joytag_model": str(checkpoint), "tagger_joytag_threshold": 1.5}
-    service = JoyTagService(lambda: settings_from_options(lambda key, default: values.get(key, default)))
+    service = InterrogateService(lambda: settings_from_options(lambda key, default: values.get(key, default)))
     app = FastAPI()
     joytag_api.register(app, service=service)
     response, _ = post_image(Client(app))
     assert response.status_code == 422 and "threshold" in response.json()["detail"]
 
 
-def test_other_failures_are_500_with_the_reason_and_logged(settings, caplog):
+def test_other_failures_are_500_with_the_reason_and_logged(settings, checkpoint, caplog):
     def free_memory():
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     app = FastAPI()
-    joytag_api.register(app, service=JoyTagService(lambda: settings["value"], free_memory))
+    joytag_api.register(app, service=InterrogateService(lambda: settings["value"], free_memory))
     with caplog.at_level(logging.ERROR, logger=joytag_api.__name__):
         response, _ = post_image(Client(app))
     assert response.status_code == 500
-    assert response.json()["detail"] == "tagger: JoyTag: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert response.json()["detail"] == (f"tagger: {checkpoint.name}: RuntimeError: CUDA out of memory. "
+                                         "Tried to allocate 2.00 GiB")
     assert any(record.exc_info for record in caplog.records)
 
 
@@ -220,7 +227,7 @@ def host_app():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tagger_webui, "_joytag_configured", False)  # other tests replaced the service
         yield start_webui().app
-    joytag_ui.configure()
+    interrogate_service.configure()
 
 
 def test_models_folder_setting_applies_at_the_next_call(host_app, checkpoint, reference, tmp_path, monkeypatch):
@@ -237,7 +244,7 @@ def test_models_folder_setting_applies_at_the_next_call(host_app, checkpoint, re
         shared.opts.set("tagger_models_dir", str(first))
         response, image = post_image(client, 8)
         assert response.status_code == 200, response.text
-        assert response.json()["caption"] == expected(reference, image, JoyTagOptions())[1]
+        assert response.json()["caption"] == expected(reference, image, TagOptions())[1]
 
         shared.opts.set("tagger_models_dir", f" {second} ")
         response, _ = post_image(client, 8)
@@ -246,7 +253,7 @@ def test_models_folder_setting_applies_at_the_next_call(host_app, checkpoint, re
             joytag_ui.interrogate_to_prompt(0, "keep", image, None, None, None, None)
 
         shared.opts.set("tagger_models_dir", str(first))  # the button too follows the setting
-        caption = expected(reference, image, JoyTagOptions())[1]
+        caption = expected(reference, image, TagOptions())[1]
         assert caption and joytag_ui.interrogate_to_prompt(0, "", image, None, None, None, None) == caption
     finally:
         for key in ("tagger_models_dir", "tagger_joytag_device"):
@@ -254,14 +261,14 @@ def test_models_folder_setting_applies_at_the_next_call(host_app, checkpoint, re
         assert settings_page.models_dir() == settings_page.host.default_models_dir()
 
 
-def test_unload_frees_joytag(client):
+def test_unload_frees_joytag(client, checkpoint):
     from lib_tagger.models.manager import get_manager
 
     get_manager().unload()  # a tag model another test left loaded is not this test's business
     data, _ = png_b64(6)
     assert client.post(joytag_api.INTERROGATE_PATH, json={"image": data}).status_code == 200
     first = client.post(joytag_api.UNLOAD_PATH)
-    assert first.status_code == 200 and first.json() == {"unloaded": ["joytag"]}
+    assert first.status_code == 200 and first.json() == {"unloaded": [checkpoint.name]}
     assert client.post(joytag_api.UNLOAD_PATH).json() == {"unloaded": []}
 
 
@@ -270,7 +277,7 @@ def test_dependencies_guard_the_routes(settings):
         raise HTTPException(status_code=401, detail="auth needed")
 
     app = FastAPI()
-    joytag_api.register(app, service=JoyTagService(lambda: settings["value"]), dependencies=[Depends(deny)])
+    joytag_api.register(app, service=InterrogateService(lambda: settings["value"]), dependencies=[Depends(deny)])
     guarded = Client(app)
     data, _ = png_b64(7)
     assert guarded.post(joytag_api.INTERROGATE_PATH, json={"image": data}).status_code == 401

@@ -14,10 +14,11 @@ from PIL import Image
 
 gr = pytest.importorskip("gradio")
 
-from lib_tagger.interrogate.joytag.loader import JoyTagger, unload_joytagger  # noqa: E402
-from lib_tagger.interrogate.postprocess import JoyTagOptions, OptionsError, format_tags, select_tags  # noqa: E402
-from tagger_webui import joytag_ui  # noqa: E402
-from tagger_webui.joytag_ui import JoyTagService, JoyTagSettings, JoyTagUiError  # noqa: E402
+from lib_tagger.interrogate.joytag.loader import JoyTagger  # noqa: E402
+from lib_tagger.interrogate.loading import predict_images, unload_interrogator  # noqa: E402
+from lib_tagger.interrogate.postprocess import OptionsError, TagOptions, format_tags, select_tags  # noqa: E402
+from tagger_webui import interrogate_service, joytag_ui  # noqa: E402
+from tagger_webui.interrogate_service import InterrogateService, InterrogateSettings, InterrogateUiError  # noqa: E402
 from tests.browser.pages import GRADIO_MAJOR, img2img_page  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
@@ -48,10 +49,10 @@ def reference(checkpoint):
 def options(checkpoint):
     """WebUI options as a dict; the process-wide service reads them on every click."""
     values = {"tagger_joytag_model": str(checkpoint), "tagger_joytag_device": "cpu", "tagger_joytag_top_k": 5}
-    joytag_ui.configure(lambda key, default: values.get(key, default))
+    interrogate_service.configure(lambda key, default: values.get(key, default))
     yield values
-    joytag_ui.configure()
-    unload_joytagger()
+    interrogate_service.configure()
+    unload_interrogator()
 
 
 def picture(seed: int, size=(96, 64)) -> Image.Image:
@@ -60,15 +61,15 @@ def picture(seed: int, size=(96, 64)) -> Image.Image:
 
 
 def expected_text(reference, image, **overrides) -> str:
-    opts = JoyTagOptions(**{"top_k": 5, **overrides})
-    return format_tags(select_tags(reference.tag_images([image])[0], opts), opts)
+    opts = TagOptions(**{"top_k": 5, **overrides})
+    return format_tags(select_tags(predict_images(reference, [image])[0], opts), opts)
 
 
 # ---------------------------------------------------------------------------- settings
 def test_settings_from_options_defaults_match_the_core():
-    settings = joytag_ui.settings_from_options(lambda key, default: default, models_dir="/m")
-    assert settings == JoyTagSettings(models_dir="/m")
-    assert settings.options == JoyTagOptions()
+    settings = interrogate_service.settings_from_options(lambda key, default: default, models_dir="/m")
+    assert settings == InterrogateSettings(models_dir="/m")
+    assert settings.options == TagOptions()
 
 
 def test_settings_from_options_reads_every_key():
@@ -84,14 +85,14 @@ def test_settings_from_options_reads_every_key():
         "tagger_joytag_model": " /x/joytag ",
         "tagger_joytag_batch_size": 2,
     }
-    settings = joytag_ui.settings_from_options(lambda key, default: values.get(key, default))
-    assert (settings.prompt_mode, settings.keep_loaded, settings.source, settings.batch_size) == (
+    settings = interrogate_service.settings_from_options(lambda key, default: values.get(key, default))
+    assert (settings.prompt_mode, settings.keep_loaded, settings.model, settings.batch_size) == (
         "append",
         False,
         "/x/joytag",
         2,
     )
-    assert settings.options == JoyTagOptions(
+    assert settings.options == TagOptions(
         threshold=0.7,
         top_k=3,
         exclude=("a", "b_*"),
@@ -104,15 +105,15 @@ def test_settings_from_options_reads_every_key():
 @pytest.mark.parametrize(
     ("key", "value", "error", "names"),
     [
-        ("tagger_joytag_prompt_mode", "prepend", JoyTagUiError, "tagger_joytag_prompt_mode"),
-        ("tagger_joytag_batch_size", 0, JoyTagUiError, "tagger_joytag_batch_size"),
+        ("tagger_joytag_prompt_mode", "prepend", InterrogateUiError, "tagger_joytag_prompt_mode"),
+        ("tagger_joytag_batch_size", 0, InterrogateUiError, "tagger_joytag_batch_size"),
         ("tagger_joytag_threshold", 1.5, OptionsError, "threshold"),
         ("tagger_joytag_sort", "random", OptionsError, "sort"),
     ],
 )
 def test_bad_setting_names_the_field(key, value, error, names):
     with pytest.raises(error, match=names):
-        joytag_ui.settings_from_options(lambda k, default: value if k == key else default)
+        interrogate_service.settings_from_options(lambda k, default: value if k == key else default)
 
 
 # ---------------------------------------------------------------------------- pure helpers
@@ -122,14 +123,14 @@ def test_pick_image_per_tab():
     assert joytag_ui.pick_image(0, images) is a
     assert joytag_ui.pick_image(2.0, images) is b  # gradio 3 sends numbers as floats
     assert np.array_equal(np.asarray(joytag_ui.pick_image("4", images)), np.asarray(c))
-    with pytest.raises(JoyTagUiError, match="no image in the 'Sketch' tab"):
+    with pytest.raises(InterrogateUiError, match="no image in the 'Sketch' tab"):
         joytag_ui.pick_image(1, images)
-    with pytest.raises(JoyTagUiError, match="no image in the 'Inpaint' tab"):
+    with pytest.raises(InterrogateUiError, match="no image in the 'Inpaint' tab"):
         joytag_ui.pick_image(2, [None, None, {"image": None, "mask": None}, None, None])
-    with pytest.raises(JoyTagUiError, match="Batch tab has no single image"):
+    with pytest.raises(InterrogateUiError, match="Batch tab has no single image"):
         joytag_ui.pick_image(5, images)
     for bad in (6, -1, "x", None):
-        with pytest.raises(JoyTagUiError, match="unknown img2img tab"):
+        with pytest.raises(InterrogateUiError, match="unknown img2img tab"):
             joytag_ui.pick_image(bad, images)
 
 
@@ -148,7 +149,7 @@ def test_merge_prompt(prompt, mode, result):
 
 
 def test_merge_prompt_rejects_unknown_mode():
-    with pytest.raises(JoyTagUiError, match="tagger_joytag_prompt_mode"):
+    with pytest.raises(InterrogateUiError, match="tagger_joytag_prompt_mode"):
         joytag_ui.merge_prompt("a", "b", "insert")
 
 
@@ -180,7 +181,7 @@ def test_button_keeps_prompt_and_warns_without_image(options):
 
 def test_button_keeps_prompt_and_warns_when_model_is_missing(options, tmp_path):
     options["tagger_joytag_model"] = str(tmp_path / "nowhere")
-    with pytest.warns(UserWarning, match="JoyTag failed: .*nowhere"):
+    with pytest.warns(UserWarning, match=r"Interrogate \(nowhere\) failed: .*nowhere does not exist"):
         result = joytag_ui.interrogate_to_prompt(0, "keep me", picture(1), None, None, None, None)
     assert is_no_change(result)
 
@@ -195,7 +196,7 @@ def test_button_keeps_prompt_when_no_tag_passes(options, tmp_path):
 def test_service_frees_memory_first_holds_the_lock_and_unloads_when_asked(checkpoint, reference):
     from contextlib import contextmanager
 
-    from lib_tagger.interrogate.joytag import loader
+    from lib_tagger.interrogate import loading
     from lib_tagger.models.manager import get_manager
 
     get_manager().unload()  # a tag model another test left loaded is not this test's business
@@ -209,23 +210,23 @@ def test_service_frees_memory_first_holds_the_lock_and_unloads_when_asked(checkp
 
     def free_memory():
         events.append("free")
-        assert loader._cached is None or loader._cached[1].loaded  # nothing is half-loaded yet
+        assert loading.loaded_interrogators() == []  # freed before the model loads
 
-    unload_joytagger()
-    settings = JoyTagSettings(
-        source=str(checkpoint), device="cpu", keep_loaded=False, options=JoyTagOptions(top_k=5)
+    unload_interrogator()
+    settings = InterrogateSettings(
+        model=str(checkpoint), device="cpu", keep_loaded=False, options=TagOptions(top_k=5)
     )
-    service = JoyTagService(lambda: settings, free_memory, gpu_lock)
+    service = InterrogateService(lambda: settings, free_memory, gpu_lock)
     image = picture(21)
-    selected, text = service.tag(image)
+    result = service.tag(image)
     assert events == ["lock", "free", "unlock"]
-    assert text == expected_text(reference, image) and len(selected) == 5
-    assert all(0.0 <= score <= 1.0 for _, score in selected)
-    assert unload_joytagger() is False  # keep_loaded=False already freed it
+    assert result.caption == expected_text(reference, image) and len(result.tags) == 5
+    assert all(0.0 <= score <= 1.0 for _, score in result.tags)
+    assert unload_interrogator() is False  # keep_loaded=False already freed it
 
-    kept = JoyTagService(lambda: JoyTagSettings(source=str(checkpoint), device="cpu"))
+    kept = InterrogateService(lambda: InterrogateSettings(model=str(checkpoint), device="cpu"))
     kept.tag(image)
-    assert kept.unload() == ["joytag"]
+    assert kept.unload() == [checkpoint.name]
     assert kept.unload() == []
 
 
@@ -292,7 +293,7 @@ def test_tool_buttons_share_the_hosts_container():
 def test_button_is_a_plain_tool_button_without_a_host(monkeypatch):
     monkeypatch.setitem(sys.modules, "modules.ui_components", None)  # the import fails: no host
     with gr.Blocks():
-        button, _ = joytag_ui.create_button()
+        button, _, _ = joytag_ui.create_button()
     assert type(button) is gr.Button
     assert (button.value, button.elem_id) == (joytag_ui.BUTTON_LABEL, joytag_ui.BUTTON_ELEM_ID)
     assert button.elem_classes == ["tool", "tagger_tool"]
@@ -321,7 +322,7 @@ def test_rebuilt_ui_is_wired_again_and_hidden_dirs_hide_the_batch_panel():
 
 def test_wire_checks_the_image_count():
     with gr.Blocks():
-        button, tab_index = joytag_ui.create_button()
+        button, tab_index, _ = joytag_ui.create_button()
         prompt = gr.Textbox()
         with pytest.raises(ValueError, match="expected 5 image components, got 1"):
             joytag_ui.wire(button, tab_index, prompt, [gr.Image()])
@@ -355,15 +356,15 @@ def test_caption_to_report_writes_captions_and_lists_failures(options, reference
 
 def test_caption_to_report_explains_bad_folders_without_loading(options, tmp_path):
     assert joytag_ui.caption_to_report("  ", False, "skip", 0.4) == "Enter the folder that holds the images."
-    unload_joytagger()
+    unload_interrogator()
     with pytest.warns(UserWarning, match="does not exist"):
         text = joytag_ui.caption_to_report(str(tmp_path / "missing"), False, "skip", 0.4)
     assert "missing" in text and "does not exist" in text
-    assert unload_joytagger() is False  # the model was never loaded for a bad folder
+    assert unload_interrogator() is False  # the model was never loaded for a bad folder
 
 
 def test_format_report_uses_relative_paths_and_caps_the_list(tmp_path):
-    from lib_tagger.caption.engine import CaptionReport
+    from lib_tagger.caption.sink import CaptionReport
 
     sub = tmp_path / "sub"
     report = CaptionReport(

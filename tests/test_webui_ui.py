@@ -8,7 +8,7 @@ import json
 import gradio as gr
 
 from lib_tagger.settings import FIELD_ORDER, UpsampleSettings
-from tagger_webui.joytag_ui import OPTION_DEFAULTS
+from tagger_webui.interrogate_service import OPTION_DEFAULTS
 from tests.host_double.harness import install
 
 

@@ -1,96 +1,42 @@
-"""Caption a folder of images: one ``.txt`` beside each, written as each batch finishes.
+"""Caption engines: turn a list of image files into predictions, batch by batch.
 
-Decoding and pre-processing run on a small thread pool ahead of the model, so the model rarely
-waits for the disk. A file that cannot be read fails alone and is listed in the report.
+An engine yields ``[(path, Prediction or Exception), ...]`` chunks in the order of the paths: a file
+that cannot be read yields its exception alone, and a model batch yields one chunk. The driver
+(:mod:`lib_tagger.caption.run`) formats and writes each result and may stop between chunks.
+:class:`LocalEngine` runs in this process with the interrogator already loaded; an engine for other
+processes builds its own from an :class:`~lib_tagger.interrogate.loading.InterrogatorSource`.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-from lib_tagger.interrogate.postprocess import JoyTagOptions, format_tags, select_tags
-
-EXISTING_MODES = ("skip", "append", "overwrite")
-_BASE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-
-#: ``progress(done, total, path)`` after each image, written or failed.
-ProgressCallback = Callable[[int, int, Path], None]
+#: One engine step: each path with its prediction, or the exception it failed with.
+Chunk = list[tuple[Path, Any]]
 
 
-def image_extensions() -> frozenset[str]:
-    """Extensions captioned: png, jpg/jpeg, webp, bmp, gif, tif/tiff, and avif when Pillow can read it."""
-    from PIL import Image
+class CaptionEngine(Protocol):
+    """What the caption driver needs from an engine."""
 
-    extensions = set(_BASE_EXTENSIONS)
-    if ".avif" in Image.registered_extensions():
-        extensions.add(".avif")
-    return frozenset(extensions)
+    def run(self, paths: Sequence[Path]) -> Iterator[Chunk]: ...
 
 
-def find_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """Image files in ``folder`` (and below when ``recursive``), sorted by path."""
-    folder = Path(folder)
-    extensions = image_extensions()
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(path for path in candidates if path.suffix.lower() in extensions and path.is_file())
-
-
-@dataclass
-class CaptionReport:
-    """What a captioning run did; ``failed`` holds (image, reason) pairs."""
-
-    folder: Path
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    stopped: bool = False
-
-    def summary(self) -> str:
-        """One line for a log or a status box, plus one line per failed image."""
-        head = (f"{len(self.written)} captioned, {len(self.skipped)} skipped (caption exists), "
-                f"{len(self.failed)} failed in {self.seconds:.1f}s")
-        head += " (stopped early)" if self.stopped else ""
-        return "\n".join([head, *(f"  {path}: {reason}" for path, reason in self.failed)])
-
-
-def caption_path(image: Path) -> Path:
-    """The caption file of ``image``: same name, ``.txt``."""
-    return image.with_suffix(".txt")
-
-
-def _merge(existing: str, new: str) -> str:
-    old = [part.strip() for part in existing.split(",") if part.strip()]
-    seen = set(old)
-    return ", ".join(old + [part for part in new.split(", ") if part and part not in seen])
-
-
-def _write_caption(image: Path, text: str, existing: str) -> None:
-    target = caption_path(image)
-    if existing == "append" and target.is_file():
-        text = _merge(target.read_text(encoding="utf-8", errors="replace"), text)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text + "\n", encoding="utf-8")
-    os.replace(temporary, target)  # a crash never leaves a half-written caption that "skip" would trust
-
-
-def _decoded(paths: list[Path], image_size: int, workers: int, ahead: int) -> Iterator[tuple[Path, object]]:
+def _decoded(paths: Sequence[Path], transform, workers: int, ahead: int) -> Iterator[tuple[Path, object]]:
     """(path, tensor or exception) in order, decoded on ``workers`` threads up to ``ahead`` images ahead."""
     from lib_tagger.interrogate.images import preprocess_file
 
     def load(path: Path):
         try:
-            return preprocess_file(path, image_size)
+            return preprocess_file(path, transform)
         except Exception as exc:  # every failure of one file stays with that file
             return exc
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="joytag-load") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tagger-load") as pool:
         pending: deque[tuple[Path, Future]] = deque()
         remaining = iter(paths)
         try:
@@ -109,95 +55,35 @@ def _decoded(paths: list[Path], image_size: int, workers: int, ahead: int) -> It
                 future.cancel()
 
 
-def caption_folder(
-    folder: str | os.PathLike,
-    options: JoyTagOptions,
-    tagger,
-    recursive: bool = False,
-    existing: str = "skip",
-    batch_size: int = 8,
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    workers: int | None = None,
-) -> CaptionReport:
-    """Write a caption beside every image in ``folder`` with ``tagger`` (a :class:`JoyTagger`).
+class LocalEngine:
+    """Decodes and pre-processes on a small thread pool ahead of the model, so it rarely waits for the disk."""
 
-    ``existing``: "skip" leaves images that have a caption alone (so a rerun resumes),
-    "append" adds new tags to the caption, "overwrite" replaces it. With no ``progress``
-    callback a tqdm bar is shown. ``should_stop`` is polled between batches.
-    """
-    import torch
+    def __init__(self, interrogator: Any, batch_size: int = 8, workers: int | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+        self.interrogator = interrogator
+        self.batch_size = batch_size
+        self.workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NotADirectoryError(f"caption folder {folder} does not exist or is not a folder")
-    if existing not in EXISTING_MODES:
-        raise ValueError(f"existing: must be one of {', '.join(EXISTING_MODES)}, got {existing!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
-    started = time.perf_counter()
-    report = CaptionReport(folder)
-    todo, claimed = [], {}
-    for image in find_images(folder, recursive):
-        target = caption_path(image)
-        if target in claimed:
-            report.failed.append((image, f"caption {target.name} already belongs to {claimed[target].name}"))
-        elif existing == "skip" and target.is_file():
-            report.skipped.append(image)
-        else:
-            claimed[target] = image
-            todo.append(image)
+    def _predict(self, batch: list[tuple[Path, Any]]) -> Chunk:
+        import torch
 
-    bar = None
-    if progress is None:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), unit="img", desc="JoyTag captions")
-    done = 0
-
-    def finished(path: Path) -> None:
-        nonlocal done
-        done += 1
-        if bar is not None:
-            bar.update(1)
-        else:
-            progress(done, len(todo), path)
-
-    def flush(batch: list[tuple[Path, object]]) -> None:
         try:
-            all_scores = tagger.predict(torch.stack([tensor for _, tensor in batch]))
+            predictions = self.interrogator.predict(torch.stack([tensor for _, tensor in batch]))
         except Exception as exc:  # e.g. out of memory: these images fail, the run goes on
-            all_scores = [exc] * len(batch)
-        for (path, _), scores in zip(batch, all_scores):
-            try:
-                if isinstance(scores, Exception):
-                    raise scores
-                _write_caption(path, format_tags(select_tags(scores, options), options), existing)
-                report.written.append(path)
-            except Exception as exc:
-                report.failed.append((path, f"{type(exc).__name__}: {exc}"))
-            finished(path)
+            predictions = [exc] * len(batch)
+        return [(path, prediction) for (path, _), prediction in zip(batch, predictions)]
 
-    workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
-    batch: list[tuple[Path, object]] = []
-    try:
-        for path, result in _decoded(todo, tagger.image_size, workers, ahead=2 * batch_size + workers):
+    def run(self, paths: Sequence[Path]) -> Iterator[Chunk]:
+        batch: list[tuple[Path, Any]] = []
+        ahead = 2 * self.batch_size + self.workers
+        for path, result in _decoded(paths, self.interrogator.preprocess, self.workers, ahead):
             if isinstance(result, Exception):
-                reason = getattr(result, "reason", None) or f"{type(result).__name__}: {result}"
-                report.failed.append((path, reason))
-                finished(path)
+                yield [(path, result)]
                 continue
             batch.append((path, result))
-            if len(batch) == batch_size:
-                flush(batch)
+            if len(batch) == self.batch_size:
+                yield self._predict(batch)
                 batch = []
-                if should_stop is not None and should_stop():
-                    report.stopped = True
-                    break
-        if batch and not report.stopped:
-            flush(batch)
-    finally:
-        if bar is not None:
-            bar.close()
-    report.seconds = time.perf_counter() - started
-    return report
+        if batch:
+            yield self._predict(batch)

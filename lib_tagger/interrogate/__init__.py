@@ -1,4 +1,4 @@
-"""JoyTag image interrogation: model, pre/post-processing, batch captioning.
+"""Image interrogation: JoyTag and WD v3 taggers behind one protocol, one cache, one set of options.
 
 Names are re-exported lazily: importing this package does not import torch.
 """
@@ -8,20 +8,23 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "JoyTagger": "joytag.loader",
-    "get_joytagger": "joytag.loader",
-    "unload_joytagger": "joytag.loader",
-    "DEFAULT_SOURCE": "joytag.loader",
-    "JoyTagOptions": "postprocess",
+    "Interrogator": "base",
+    "InterrogatorError": "base",
+    "Labels": "base",
+    "Prediction": "base",
+    "INTERROGATORS": "specs",
+    "DEFAULT_INTERROGATOR": "specs",
+    "InterrogatorSource": "loading",
+    "get_interrogator": "loading",
+    "load_interrogator": "loading",
+    "unload_interrogator": "loading",
+    "TagOptions": "postprocess",
     "OptionsError": "postprocess",
     "DEFAULT_EXCLUDE": "postprocess",
     "select_tags": "postprocess",
     "format_tags": "postprocess",
+    "describe": "postprocess",
     "split_tag_list": "postprocess",
-    "caption_folder": "lib_tagger.caption.engine",
-    "CaptionReport": "lib_tagger.caption.engine",
-    "find_images": "lib_tagger.caption.engine",
-    "JoyTagModelError": "joytag.config",
     "ImageLoadError": "images",
 }
 
@@ -32,8 +35,7 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    path = module if module.startswith("lib_tagger.") else f"{__name__}.{module}"
-    value = getattr(importlib.import_module(path), name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

@@ -1,8 +1,9 @@
-"""The ``interrogate`` and ``caption`` commands of ``python -m lib_tagger``.
+"""The ``interrogate`` and ``caption`` commands of ``python -m lib_tagger``, for every interrogator.
 
-:func:`add_subcommands` registers both on an argparse sub-parser set; each parser's ``func``
-default takes the parsed arguments and returns the exit status (0 fine, 1 a failure, 2 bad
-arguments). :func:`main` runs them stand-alone.
+:func:`add_subcommands` registers both on an argparse sub-parser set; each parser's ``func`` default
+takes the parsed arguments and returns the exit status (0 fine, 1 a failure, 2 bad arguments). The tag
+flags follow :class:`~lib_tagger.interrogate.postprocess.TagOptions`: :data:`OPTION_FLAGS` names the
+flag of every field and the help text comes from the field's metadata.
 """
 
 from __future__ import annotations
@@ -11,14 +12,37 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
-from lib_tagger.interrogate.postprocess import DEFAULT_EXCLUDE, SORTS, JoyTagOptions, OptionsError, split_tag_list
+from lib_tagger.interrogate.postprocess import (
+    DEFAULT_EXCLUDE,
+    SORTS,
+    OptionsError,
+    TagOptions,
+    parse_category_thresholds,
+    split_tag_list,
+)
+from lib_tagger.interrogate.specs import DEFAULT_INTERROGATOR, INTERROGATORS
 
-DEFAULT_MODEL = "fancyfeast/joytag"
+#: The command-line flag of each TagOptions field (tests check that every field has one).
+OPTION_FLAGS = {
+    "threshold": "--threshold",
+    "category_thresholds": "--category-threshold",
+    "mcut": "--mcut",
+    "exclude": "--exclude",
+    "always_add": "--always-add",
+    "top_k": "--top-k",
+    "rating_tag": "--rating-tag",
+    "replace_underscores": "--keep-underscores",
+    "escape_brackets": "--no-escape",
+    "sort": "--sort",
+    "weighted": "--weighted",
+    "identity_first": "--identity-first",
+}
 
 
-def _threshold(text: str) -> float:
+def _fraction(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -42,38 +66,62 @@ def _count(text: str) -> int:
     return 0 if text.strip() == "0" else _positive(text)
 
 
+def _category_threshold(text: str) -> tuple[str, float]:
+    try:
+        return parse_category_thresholds(text)[0]
+    except (OptionsError, IndexError) as exc:
+        raise argparse.ArgumentTypeError(str(exc) or f"expected category=number, got {text!r}") from None
+
+
+def _help(name: str) -> str:
+    meta = {item.name: item.metadata for item in fields(TagOptions)}[name]
+    return meta["help"] or meta["label"]
+
+
 def _add_common(parser: argparse.ArgumentParser, default_exclude: bool) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default=DEFAULT_MODEL, help="hub repo id or a folder with the JoyTag files")
+    model.add_argument("--model", default=DEFAULT_INTERROGATOR,
+                       help=f"{', '.join(INTERROGATORS)}; or a hub repo id or a folder with the model files "
+                            f"(default {DEFAULT_INTERROGATOR})")
     model.add_argument("--models-dir", default=None, help="folder for downloaded models (default: HF cache)")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     model.add_argument("--batch-size", type=_positive, default=8, help="images per model call (default 8)")
     tags = parser.add_argument_group("tags")
-    tags.add_argument("--threshold", type=_threshold, default=0.4,
-                      help="keep tags scoring above this (default 0.4; 0 keeps every tag)")
-    tags.add_argument("--top-k", type=_count, default=0, help="keep at most K model tags (0: no cap)")
+    tags.add_argument("--threshold", type=_fraction, default=TagOptions.threshold, help=_help("threshold"))
+    tags.add_argument("--character-threshold", type=_fraction, default=None,
+                      help="the threshold of character tags (same as --category-threshold character=V)")
+    tags.add_argument("--category-threshold", type=_category_threshold, action="append", default=[],
+                      metavar="CATEGORY=V", help=_help("category_thresholds") + "; repeatable")
+    tags.add_argument("--mcut", default="", metavar="CATEGORIES", help=_help("mcut") + "; or all")
+    tags.add_argument("--top-k", type=_count, default=0, help=_help("top_k"))
     tags.add_argument("--exclude", action="append", default=[], metavar="TAGS",
                       help="tags to drop, comma-separated, * wildcards; repeatable")
     tags.add_argument("--default-exclude", action=argparse.BooleanOptionalAction, default=default_exclude,
                       help="also drop tags that describe the source, not the picture (commission, ...)")
     tags.add_argument("--always-add", action="append", default=[], metavar="TAGS",
                       help="tags always written first, comma-separated; repeatable")
+    tags.add_argument("--rating-tag", action="store_true", help=_help("rating_tag"))
     tags.add_argument("--sort", choices=SORTS, default="confidence")
     tags.add_argument("--weighted", action="store_true", help="write (tag:0.87)")
-    tags.add_argument("--identity-first", action="store_true",
-                      help="list character, copyright and artist tags first")
+    tags.add_argument("--identity-first", action="store_true", help=_help("identity_first").lower())
     tags.add_argument("--keep-underscores", action="store_true", help="do not turn _ into spaces")
     tags.add_argument("--no-escape", action="store_true", help="do not escape brackets for A1111")
 
 
-def options_from_args(args: argparse.Namespace) -> JoyTagOptions:
-    """The :class:`JoyTagOptions` the command-line flags ask for."""
+def options_from_args(args: argparse.Namespace) -> TagOptions:
+    """The :class:`TagOptions` the command-line flags ask for."""
     exclude = [tag for text in args.exclude for tag in split_tag_list(text)]
-    return JoyTagOptions(
+    thresholds = dict(args.category_threshold)
+    if args.character_threshold is not None:
+        thresholds["character"] = args.character_threshold
+    return TagOptions(
         threshold=args.threshold,
+        category_thresholds=thresholds,
+        mcut=args.mcut,
         exclude=tuple(DEFAULT_EXCLUDE if args.default_exclude else ()) + tuple(exclude),
         always_add=tuple(tag for text in args.always_add for tag in split_tag_list(text)),
         top_k=args.top_k,
+        rating_tag=args.rating_tag,
         replace_underscores=not args.keep_underscores,
         escape_brackets=not args.no_escape,
         sort=args.sort,
@@ -88,17 +136,21 @@ def _fail(message: str, status: int) -> int:
 
 
 def _load(args: argparse.Namespace):
-    from lib_tagger.interrogate.joytag.loader import JoyTagger
+    from lib_tagger.interrogate.loading import load_interrogator
 
-    return JoyTagger.load(args.model, args.models_dir, args.device)
+    return load_interrogator(args.model, args.models_dir, args.device)
+
+
+def _error_line(exc: BaseException) -> str:
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
 def run_interrogate(args: argparse.Namespace) -> int:
-    """Tag each image; plain text (one line per image) or JSON with every kept tag's score."""
+    """Tag each image; plain text (one line per image) or JSON with every kept tag's score and the ratings."""
     import torch
 
     from lib_tagger.interrogate.images import preprocess_file
-    from lib_tagger.interrogate.postprocess import display_name, format_tags, select_tags
+    from lib_tagger.interrogate.postprocess import describe, display_name
 
     try:
         options = options_from_args(args)
@@ -106,20 +158,20 @@ def run_interrogate(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     try:
         tagger = _load(args)
-    except Exception as exc:  # missing files, corrupt checkpoint, no CUDA: one line, exit 1
-        return _fail(str(exc), 1)
+    except Exception as exc:  # unknown model, missing files, corrupt checkpoint, no CUDA: one line, exit 1
+        return _fail(_error_line(exc), 1)
     results: dict[str, object] = {}
     loaded: list[tuple[str, object]] = []
     for image in args.images:
         try:
-            loaded.append((image, preprocess_file(image, tagger.image_size)))
+            loaded.append((image, preprocess_file(image, tagger.preprocess)))
         except Exception as exc:
             results[image] = exc
     try:
         for start in range(0, len(loaded), args.batch_size):
             chunk = loaded[start : start + args.batch_size]
-            for (image, _), scores in zip(chunk, tagger.predict(torch.stack([t for _, t in chunk]))):
-                results[image] = select_tags(scores, options)
+            for (image, _), prediction in zip(chunk, tagger.predict(torch.stack([t for _, t in chunk]))):
+                results[image] = describe(prediction, options)
     except Exception as exc:
         return _fail(f"tagging failed: {type(exc).__name__}: {exc}", 1)
     finally:
@@ -132,20 +184,23 @@ def run_interrogate(args: argparse.Namespace) -> int:
             print(f"error: {result}", file=sys.stderr)
             documents.append({"image": image, "error": str(result)})
         elif args.json:
-            tags = {display_name(tag, options, escape=False): round(score, 6) for tag, score in result}
-            documents.append({"image": image, "tags": tags})
+            tags = {display_name(tag, options, escape=False): round(score, 6) for tag, score in result.tags}
+            document = {"image": image, "model": tagger.name, "tags": tags}
+            if result.ratings:
+                document.update(rating=result.rating, ratings={k: round(v, 6) for k, v in result.ratings.items()})
+            documents.append(document)
         elif len(args.images) == 1:
-            print(format_tags(result, options))
+            print(result.caption)
         else:
-            print(f"{image}\t{format_tags(result, options)}")
+            print(f"{image}\t{result.caption}")
     if args.json:
         print(json.dumps(documents, indent=2, ensure_ascii=False))
     return 1 if any(isinstance(result, Exception) for result in results.values()) else 0
 
 
 def run_caption(args: argparse.Namespace) -> int:
-    """Write a ``.txt`` caption beside every image of a folder; bad images are reported at the end."""
-    from lib_tagger.caption.engine import caption_folder
+    """Caption every image of a folder (``.txt`` beside each, or one JSONL / CSV); bad images listed at the end."""
+    from lib_tagger.caption.run import caption_folder
 
     try:
         options = options_from_args(args)
@@ -153,13 +208,17 @@ def run_caption(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     if not Path(args.folder).is_dir():
         return _fail(f"caption folder {args.folder} does not exist or is not a folder", 2)
+    if args.format != "txt" and args.existing == "append":
+        return _fail("--existing append merges .txt captions; a score file takes skip or overwrite", 2)
     try:
         tagger = _load(args)
     except Exception as exc:
-        return _fail(str(exc), 1)
+        return _fail(_error_line(exc), 1)
     try:
-        report = caption_folder(args.folder, options, tagger, recursive=args.recursive,
-                                existing=args.existing, batch_size=args.batch_size)
+        report = caption_folder(args.folder, options, tagger, recursive=args.recursive, existing=args.existing,
+                                batch_size=args.batch_size, output_format=args.format, output=args.output)
+    except ValueError as exc:  # e.g. a score file written by another model
+        return _fail(str(exc), 1)
     finally:
         tagger.close()
     print(report.summary(), file=sys.stderr if report.failed else sys.stdout)
@@ -168,19 +227,26 @@ def run_caption(args: argparse.Namespace) -> int:
 
 def add_subcommands(subparsers) -> None:
     """Register ``interrogate`` and ``caption`` on ``subparsers`` (from ``add_subparsers()``)."""
-    interrogate = subparsers.add_parser("interrogate", help="tag images with JoyTag",
-                                        description="Tag images with JoyTag.")
+    interrogate = subparsers.add_parser("interrogate", help="tag images with an interrogator (JoyTag, WD v3)",
+                                        description="Tag images with JoyTag or a WD v3 tagger.")
     interrogate.add_argument("images", nargs="+", metavar="IMAGE")
-    interrogate.add_argument("--json", action="store_true", help="print every kept tag with its score")
+    interrogate.add_argument("--json", action="store_true",
+                             help="print every kept tag with its score (and the ratings)")
     _add_common(interrogate, default_exclude=False)
     interrogate.set_defaults(func=run_interrogate)
 
-    caption = subparsers.add_parser("caption", help="write a .txt caption beside each image of a folder",
-                                    description="Write a JoyTag caption beside each image of a folder.")
+    caption = subparsers.add_parser("caption", help="caption every image of a folder",
+                                    description="Write a caption beside each image of a folder, or one "
+                                                "JSONL / CSV file with every score.")
     caption.add_argument("folder", metavar="DIR")
     caption.add_argument("--recursive", action="store_true", help="include sub-folders")
     caption.add_argument("--existing", choices=("skip", "append", "overwrite"), default="skip",
                          help="what to do when a caption exists (default: skip, so reruns resume)")
+    caption.add_argument("--format", choices=("txt", "jsonl", "csv"), default="txt",
+                         help="txt: a caption beside each image (default); jsonl / csv: one file with every "
+                              "tag's and rating's score, for filtering later without the model")
+    caption.add_argument("--output", default=None, metavar="FILE",
+                         help="the JSONL / CSV file (default: DIR/captions.jsonl or .csv)")
     _add_common(caption, default_exclude=True)
     caption.set_defaults(func=run_caption)
 

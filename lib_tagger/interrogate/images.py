@@ -1,8 +1,9 @@
-"""Any PIL image (or image file) as JoyTag's input: RGB on white, padded square, 448 px, CLIP-normalised."""
+"""Images as model input: reading files, RGB on white, padding to a square; JoyTag's resize and CLIP normalisation."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -111,12 +112,12 @@ def preprocess(image: Image.Image, size: int = 448):
     return normalise(prepare_image(image, size))
 
 
-def preprocess_file(path: str | os.PathLike, size: int = 448):
-    """Open, decode and pre-process one image file; failures raise :class:`ImageLoadError` naming it."""
+def preprocess_file(path: str | os.PathLike, transform: Callable[[Image.Image], object] = preprocess):
+    """Open, decode and ``transform`` one image file; failures raise :class:`ImageLoadError` naming it."""
     path = Path(path)
     try:
         with Image.open(path) as image:
-            return preprocess(image, size)
+            return transform(image)
     except ImageLoadError as exc:
         raise ImageLoadError(exc.reason, path) from exc
     except FileNotFoundError as exc:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lib_tagger.interrogate.joytag.loader import JoyTagger, unload_joytagger
-from lib_tagger.interrogate.postprocess import JoyTagOptions, format_tags, select_tags
-from tagger_webui import joytag_ui
+from lib_tagger.interrogate.joytag.loader import JoyTagger
+from lib_tagger.interrogate.loading import predict_images, unload_interrogator
+from lib_tagger.interrogate.postprocess import TagOptions, format_tags, select_tags
+from tagger_webui import interrogate_service, joytag_ui
 from tests.browser.pages import GRADIO_MAJOR, batch_panel_page, img2img_page
 from tests.factories.joytag_model import save_joytag_checkpoint
 
@@ -36,10 +37,10 @@ def options(checkpoint):
         "tagger_joytag_device": "cpu",
         "tagger_joytag_top_k": TOP_K,
     }
-    joytag_ui.configure(lambda key, default: values.get(key, default))
+    interrogate_service.configure(lambda key, default: values.get(key, default))
     yield values
-    joytag_ui.configure()
-    unload_joytagger()
+    interrogate_service.configure()
+    unload_interrogator()
 
 
 def drawing(path, seed: int, size=(160, 120)):
@@ -56,9 +57,9 @@ def drawing(path, seed: int, size=(160, 120)):
 
 
 def expected_caption(reference, path, **overrides) -> str:
-    options = JoyTagOptions(**{"top_k": TOP_K, **overrides})
+    options = TagOptions(**{"top_k": TOP_K, **overrides})
     with Image.open(path) as image:
-        scores = reference.tag_images([image.convert("RGB")])[0]
+        scores = predict_images(reference, [image.convert("RGB")])[0]
     return format_tags(select_tags(scores, options), options)
 
 

@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lib_tagger.interrogate.base import InterrogatorError
 from lib_tagger.models.files import read_json
 
 
-class JoyTagModelError(ValueError):
+class JoyTagModelError(InterrogatorError):
     """A JoyTag model file is unreadable or does not match the expected layout; names the file."""
 
 

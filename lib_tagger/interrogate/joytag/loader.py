@@ -1,73 +1,80 @@
-"""Load JoyTag from the hub or a folder, tag PIL images in batches, and keep one loaded copy cached."""
+"""A loaded JoyTag model with its tag list (the Interrogator protocol); categories from our tag data."""
 
 from __future__ import annotations
 
 import gc
 import os
-import re
 import threading
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from lib_tagger.interrogate.base import Labels, Prediction, split_predictions
 from lib_tagger.interrogate.joytag.config import JoyTagConfig, read_tags
-from lib_tagger.interrogate.postprocess import JoyTagOptions, format_tags, select_tags
-from lib_tagger.models.files import ModelFilesMissing, fetch_files
 
 DEFAULT_SOURCE = "fancyfeast/joytag"
-MODEL_FILES = ("config.json", "model.safetensors", "top_tags.txt")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_CATEGORY_CODES = {0: "general", 1: "artist", 3: "copyright", 4: "character", 5: "meta"}
 
 
-def resolve_model_folder(source: str, models_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding JoyTag's files: ``source`` itself when it is a folder, else a hub download."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        missing = [name for name in MODEL_FILES if not (path / name).is_file()]
-        if missing:
-            raise ModelFilesMissing(f"JoyTag folder {path} lacks {', '.join(missing)}")
-        return path
-    if not _REPO_ID.match(source):
-        raise ModelFilesMissing(f"JoyTag model {source!r} is neither a folder nor a hub repo id (owner/name)")
-    return fetch_files(source, MODEL_FILES, models_dir)
+def tag_category(tag: str) -> str | None:
+    """The Danbooru category of a model tag ("general", "character", ...) from our tag data, or None."""
+    from lib_tagger.tags import get_tag_db
+
+    info = get_tag_db().lookup(tag.replace("_", " "))
+    if info is None:
+        return None
+    category = info.category
+    return _CATEGORY_CODES.get(category) if isinstance(category, int) else category
+
+
+def release(model: Any, device: Any) -> None:
+    """Drop a model's last reference and hand its memory back (and CUDA's cache when on a GPU)."""
+    del model
+    gc.collect()
+    if getattr(device, "type", "") == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 class JoyTagger:
-    """A loaded JoyTag model with its tag list. Use :meth:`load`; :meth:`close` frees its memory."""
+    """A loaded JoyTag model. Use :meth:`load`; :meth:`close` frees its memory."""
 
-    def __init__(self, model, tags: list[str], device, dtype, source: str = ""):
+    def __init__(self, model, tags: list[str], device, dtype, source: str = "", categories=None):
         self.model = model
         self.tags = tags
+        self.labels = Labels(tuple(tags), tuple(categories or (tag_category(tag) for tag in tags)))
         self.device = device
         self.dtype = dtype
         self.source = source
+        self.name = "joytag" if source in ("", DEFAULT_SOURCE) else source
         self.image_size = model.config.image_size
         self._lock = threading.Lock()
 
     @classmethod
-    def load(
-        cls,
-        source: str = DEFAULT_SOURCE,
-        models_dir: str | os.PathLike | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-    ) -> JoyTagger:
-        """Load from a hub repo id (downloaded on first use) or a local folder with the released files."""
+    def load(cls, folder: str | os.PathLike, device: str = "auto", dtype: str = "auto",
+             name: str = "") -> JoyTagger:
+        """Load from a folder holding JoyTag's released files."""
         from lib_tagger.devices import pick_device, pick_dtype
         from lib_tagger.interrogate.joytag.model import load_joytag_model
 
-        folder = resolve_model_folder(source, models_dir)
+        folder = Path(folder)
         config = JoyTagConfig.from_file(folder / "config.json")
         tags = read_tags(folder / "top_tags.txt", config.n_tags)
         torch_device = pick_device(device)
         model = load_joytag_model(config, folder / "model.safetensors").to(torch_device)
-        return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), source)
+        return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), name)
 
     @property
     def loaded(self) -> bool:
         """False once :meth:`close` ran."""
         return self.model is not None
 
-    def predict(self, pixels) -> list[dict[str, float]]:
+    def preprocess(self, image):
+        from lib_tagger.interrogate.images import preprocess
+
+        return preprocess(image, self.image_size)
+
+    def predict(self, pixels) -> list[Prediction]:
         """Scores (sigmoid) of every tag for a pre-processed batch tensor (B, 3, S, S)."""
         import torch
 
@@ -79,69 +86,12 @@ class JoyTagger:
             with torch.inference_mode(), autocast_context(self.device, self.dtype):
                 logits = self.model(pixels.to(self.device, non_blocking=True))
             probabilities = torch.sigmoid(logits.float()).cpu().tolist()
-        return [dict(zip(self.tags, row)) for row in probabilities]
-
-    def tag_images(self, images: Sequence, batch_size: int = 8) -> list[dict[str, float]]:
-        """Scores of all tags for each PIL image, computed ``batch_size`` images at a time."""
-        import torch
-
-        from lib_tagger.interrogate.images import preprocess
-
-        results: list[dict[str, float]] = []
-        for start in range(0, len(images), max(1, batch_size)):
-            chunk = images[start : start + max(1, batch_size)]
-            results.extend(self.predict(torch.stack([preprocess(image, self.image_size) for image in chunk])))
-        return results
-
-    def interrogate(self, image, options: JoyTagOptions | None = None) -> str:
-        """The prompt text for one PIL image under ``options`` (defaults when None)."""
-        options = options or JoyTagOptions()
-        return format_tags(select_tags(self.tag_images([image])[0], options), options)
+        return split_predictions(probabilities, self.labels)
 
     def close(self) -> None:
         """Drop the weights and release RAM / VRAM."""
         with self._lock:
             model, self.model = self.model, None
-            if model is None:
-                return
-            on_cuda = self.device.type == "cuda"
-            del model
-        gc.collect()
-        if on_cuda:
-            import torch
+        if model is not None:
+            release(model, self.device)
 
-            torch.cuda.empty_cache()
-
-
-_cache_lock = threading.Lock()
-_cached: tuple[tuple, JoyTagger] | None = None
-
-
-def get_joytagger(
-    source: str = DEFAULT_SOURCE,
-    models_dir: str | os.PathLike | None = None,
-    device: str = "auto",
-) -> JoyTagger:
-    """The cached tagger for these arguments, loading it (and unloading another) when needed."""
-    global _cached
-    key = (source, str(models_dir) if models_dir is not None else None, device)
-    with _cache_lock:
-        if _cached is not None and _cached[0] == key and _cached[1].loaded:
-            return _cached[1]
-        if _cached is not None:
-            _cached[1].close()
-            _cached = None
-        tagger = JoyTagger.load(source, models_dir, device)
-        _cached = (key, tagger)
-        return tagger
-
-
-def unload_joytagger() -> bool:
-    """Free the cached tagger; True when one was loaded."""
-    global _cached
-    with _cache_lock:
-        if _cached is None:
-            return False
-        _cached[1].close()
-        _cached = None
-        return True

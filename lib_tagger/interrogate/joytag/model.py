@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lib_tagger.interrogate.checkpoint import check_state, read_checkpoint
 from lib_tagger.interrogate.joytag.config import JoyTagConfig, JoyTagModelError
 
 #: Rows the head of older checkpoints carries beyond the tags (3 rating + 6 score outputs).
@@ -144,34 +144,13 @@ class JoyTagViT(nn.Module):
         return self.head(self.norm(x).mean(dim=1))
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read ``model.safetensors`` onto the CPU; an unreadable file raises :class:`JoyTagModelError`."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    try:
-        return load_file(str(path), device="cpu")
-    except FileNotFoundError as exc:
-        raise JoyTagModelError(f"{path}: checkpoint file not found") from exc
-    except Exception as exc:  # safetensors raises its own error types for truncated / corrupt headers
-        raise JoyTagModelError(
-            f"{path}: cannot read the checkpoint (truncated or corrupt download? delete it and fetch again): "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _listed(keys: list[str]) -> str:
-    shown = ", ".join(sorted(keys)[:6])
-    return shown + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
-
-
 def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike) -> JoyTagViT:
     """Build the model on the CPU from ``config`` and load ``weights`` strictly (fp32, eval mode).
 
     A head with 9 extra rows (older checkpoints) is trimmed; any other mismatch raises
     :class:`JoyTagModelError` naming the file and the offending keys.
     """
-    state = read_checkpoint(weights)
+    state = read_checkpoint(weights, JoyTagModelError)
     with torch.device("meta"):
         model = JoyTagViT(config)
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
@@ -179,19 +158,7 @@ def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike) -> JoyTa
         tensor = state.get(name)
         if tensor is not None and tensor.shape[0] == config.n_tags + LEGACY_EXTRA_HEAD_ROWS:
             state[name] = tensor[: config.n_tags]
-    missing = [key for key in expected if key not in state]
-    unexpected = [key for key in state if key not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_listed(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_listed(unexpected)}")
-        raise JoyTagModelError(f"{weights}: does not match config.json ({'; '.join(parts)})")
-    wrong = [f"{key} {tuple(state[key].shape)} != {shape}" for key, shape in expected.items()
-             if tuple(state[key].shape) != shape]
-    if wrong:
-        raise JoyTagModelError(f"{weights}: tensors of the wrong shape: {_listed(wrong)}")
+    check_state(expected, state, weights, "config.json", JoyTagModelError)
     state = {key: tensor.float() for key, tensor in state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
