@@ -98,3 +98,77 @@ def test_add_subcommands_plugs_into_another_parser(model, image, capsys):
     assert json.loads(capsys.readouterr().out)[0]["image"] == image
     caption_args = parser.parse_args(["caption", "somewhere"])
     assert caption_args.default_exclude is True and caption_args.existing == "skip"
+
+
+def test_every_tag_option_has_a_flag_with_its_help():
+    from lib_tagger.interrogate.cli import OPTION_FLAGS
+    from lib_tagger.interrogate.postprocess import option_names
+
+    assert set(OPTION_FLAGS) == set(option_names())
+    parser = argparse.ArgumentParser()
+    add_subcommands(parser.add_subparsers(dest="command"))
+    help_text = parser._subparsers._group_actions[0].choices["interrogate"].format_help()
+    assert all(flag in help_text for flag in OPTION_FLAGS.values())
+
+
+def test_category_thresholds_mcut_and_rating_flags_reach_the_options():
+    from lib_tagger.interrogate.cli import options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_subcommands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["interrogate", "x.png", "--threshold", "0.35", "--character-threshold", "0.85",
+                              "--category-threshold", "artist=0.6", "--mcut", "general", "--rating-tag"])
+    options = options_from_args(args)
+    assert options.threshold == 0.35 and options.mcut == ("general",) and options.rating_tag
+    assert options.category_thresholds == (("artist", 0.6), ("character", 0.85))
+
+
+def test_bad_category_threshold_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["interrogate", "x.png", "--category-threshold", "hair=0.5"])
+    assert info.value.code == 2 and "unknown category 'hair'" in capsys.readouterr().err
+
+
+def test_caption_command_writes_one_jsonl_file(model, tmp_path, capsys):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    Image.new("RGB", (20, 20), (0, 128, 0)).save(folder / "ok.png")
+    out = tmp_path / "all.jsonl"
+    assert main(["caption", str(folder), "--model", model, "--device", "cpu", "--format", "jsonl",
+                 "--output", str(out)]) == 0
+    assert f"scores in {out}" in capsys.readouterr().out
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["image"] == "ok.png" and len(record["scores"]) == 5813
+    assert main(["caption", str(folder), "--model", model, "--format", "jsonl", "--existing", "append"]) == 2
+
+
+def test_unknown_interrogator_exits_1_naming_the_known_ones(image, capsys):
+    assert main(["interrogate", "--model", "wd-nope", image]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown interrogator 'wd-nope'") and "wd-eva02-large-tagger-v3" in err
+
+
+def test_models_command_lists_the_interrogators(capsys):
+    from lib_tagger.cli import main as lib_main
+
+    assert lib_main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    interrogators = [row["name"] for row in rows if row["kind"] == "interrogator"]
+    assert interrogators == ["joytag", "wd-vit-tagger-v3", "wd-swinv2-tagger-v3", "wd-convnext-tagger-v3",
+                             "wd-vit-large-tagger-v3", "wd-eva02-large-tagger-v3"]
+    assert any(row["kind"] == "upsampler" and row["name"] == "dart-v2-moe-sft" for row in rows)
+    assert lib_main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "Interrogators:" in text and "SmilingWolf/wd-vit-tagger-v3" in text
+
+
+def test_wd_model_json_has_the_ratings(tmp_path, image, capsys):
+    pytest.importorskip("timm", reason="timm imports only in the forge profile")
+    from tests.factories.wd_models import RATINGS, make_wd_folder
+
+    folder = make_wd_folder(tmp_path / "wd", "vit", seed=4)
+    assert main(["interrogate", "--model", str(folder), "--device", "cpu", "--json", "--rating-tag",
+                 "--threshold", "0.2", image]) == 0
+    [document] = json.loads(capsys.readouterr().out)
+    assert tuple(document["ratings"]) == RATINGS and document["model"] == "wd"
+    assert next(iter(document["tags"])) == document["rating"]

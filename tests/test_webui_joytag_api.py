@@ -303,3 +303,49 @@ def test_unload_also_frees_the_tag_models(client, tmp_path):
     response = client.post(joytag_api.UNLOAD_PATH)
     assert response.status_code == 200 and response.json() == {"unloaded": loaded}
     assert manager.loaded_names() == []
+
+
+def test_request_model_picks_another_interrogator_and_options_take_categories(client, checkpoint, tmp_path):
+    other = save_joytag_checkpoint(tmp_path / "other-joytag", num_blocks=1, tiny=True, seed=9)
+    reference = JoyTagger.load(str(other), device="cpu")
+    data, image = png_b64(3)
+    overrides = {"threshold": 0.2, "category_thresholds": {"character": 0.9}, "mcut": ["general"], "top_k": 0}
+    response = client.post(joytag_api.INTERROGATE_PATH, json={"image": data, "model": str(other),
+                                                                "options": overrides})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    _, caption = expected(reference, image, TagOptions(**{**SETTINGS_OPTIONS.to_dict(), **overrides}))
+    reference.close()
+    assert body["caption"] == caption and body["model"] == "other-joytag"
+    assert body["rating"] is None and body["ratings"] == {}
+    listed = client.get(joytag_api.INTERROGATORS_PATH)
+    assert listed.status_code == 200
+    rows = {row["name"]: row for row in listed.json()}
+    assert list(rows)[:6] == ["joytag", "wd-vit-tagger-v3", "wd-swinv2-tagger-v3", "wd-convnext-tagger-v3",
+                              "wd-vit-large-tagger-v3", "wd-eva02-large-tagger-v3"]
+    assert rows["wd-eva02-large-tagger-v3"]["repo"] == "SmilingWolf/wd-eva02-large-tagger-v3"
+    assert rows[checkpoint.name]["selected"] and not rows["joytag"]["selected"]
+    assert not any(row["loaded"] for row in rows.values())  # the request's model is loaded, not the setting's
+
+
+def test_unknown_request_model_is_404_naming_the_known_ones(client):
+    data, _ = png_b64(4)
+    response = client.post(joytag_api.INTERROGATE_PATH, json={"image": data, "model": "wd-nope"})
+    assert response.status_code == 404
+    assert "unknown interrogator 'wd-nope'" in response.json()["detail"]
+    bad = client.post(joytag_api.INTERROGATE_PATH, json={"image": data, "options": {"mcut": ["hair"]}})
+    assert bad.status_code == 422 and "mcut" in bad.json()["detail"]
+
+
+def test_wd_model_returns_ratings(client, tmp_path):
+    pytest.importorskip("timm", reason="timm imports only in the forge profile")
+    from tests.factories.wd_models import RATINGS, make_wd_folder
+
+    folder = make_wd_folder(tmp_path / "wd-vit", "vit", seed=6)
+    data, _ = png_b64(5)
+    response = client.post(joytag_api.INTERROGATE_PATH, json={
+        "image": data, "model": str(folder), "options": {"rating_tag": True, "threshold": 0.3}})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert tuple(body["ratings"]) == RATINGS and body["rating"] == max(body["ratings"], key=body["ratings"].get)
+    assert body["tags"][0]["tag"] == body["rating"] and body["model"] == "wd-vit"

@@ -10,7 +10,7 @@ from typing import Any
 
 from lib_tagger.caption.engine import CaptionEngine, LocalEngine
 from lib_tagger.caption.plan import make_plan
-from lib_tagger.caption.sink import CaptionReport, make_sink
+from lib_tagger.caption.sink import CaptionReport, SinkError, make_sink
 from lib_tagger.interrogate.postprocess import TagOptions, describe
 
 #: ``progress(done, total, path)`` after each image, written or failed.
@@ -76,6 +76,8 @@ def _run(todo, engine, sink, options, report, progress, should_stop) -> None:
                         raise prediction
                     sink.write(path, describe(prediction, options), prediction)
                     report.written.append(path)
+                except SinkError:  # the output file itself is wrong: every image would fail the same way
+                    raise
                 except Exception as exc:
                     report.failed.append((path, getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"))
                 done += 1

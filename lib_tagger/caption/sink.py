@@ -22,6 +22,10 @@ FORMATS = ("txt", "jsonl", "csv")
 SCORE_DIGITS = 5
 
 
+class SinkError(ValueError):
+    """The output file cannot take this run's results (another model's columns, not a caption file)."""
+
+
 @dataclass
 class CaptionReport:
     """What a captioning run did; ``failed`` holds (image, reason) pairs."""
@@ -100,8 +104,8 @@ class _TableSink:
 
     def __init__(self, folder: Path, output: Path, existing: str) -> None:
         if existing == "append":
-            raise ValueError("existing: 'append' merges .txt captions; a score file takes skip (resume) or "
-                             "overwrite (start a new file)")
+            raise SinkError("existing: 'append' merges .txt captions; a score file takes skip (resume) or "
+                            "overwrite (start a new file)")
         self.folder = folder
         self.output = output
         self.done: set[str] = set()
@@ -148,8 +152,8 @@ class JsonlSink(_TableSink):
                 try:
                     done.add(json.loads(line)["image"])
                 except (ValueError, KeyError, TypeError):
-                    raise ValueError(f"{self.output}: line {number} is not a caption record; choose another "
-                                     "output file or existing=overwrite") from None
+                    raise SinkError(f"{self.output}: line {number} is not a caption record; choose another "
+                                    "output file or existing=overwrite") from None
         return done
 
     def write(self, image: Path, result: TagResult, prediction: Prediction) -> None:
@@ -182,8 +186,8 @@ class CsvSink(_TableSink):
             self.header = header
             writer.writerow(header)
         elif self.header != header:
-            raise ValueError(f"{self.output} holds the columns of another model; choose another output file "
-                             "or existing=overwrite")
+            raise SinkError(f"{self.output} holds the columns of another model; choose another output file "
+                            "or existing=overwrite")
         values = [*prediction.ratings.values(), *prediction.scores.values()]
         writer.writerow([self.key(image), result.caption, result.rating or "",
                          *(f"{value:.{SCORE_DIGITS}f}" for value in values)])
