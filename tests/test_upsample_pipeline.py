@@ -75,9 +75,9 @@ def test_manager_caches_and_unloads(dart_folder):
     manager = ModelManager(device="cpu")
     run(dart_folder, ["1girl"], [0], manager)
     assert manager.loaded_names() == [str(dart_folder)]
-    first = manager._loaded.copy()
+    first = manager._get(str(dart_folder), None)
     run(dart_folder, ["1girl"], [0], manager)
-    assert manager._loaded == first  # reused, not reloaded
+    assert manager._get(str(dart_folder), None) is first  # reused, not reloaded
     manager.unload()
     assert manager.loaded_names() == []
     manager.configure(keep_loaded=False)

@@ -1,12 +1,12 @@
 """Where tag models are loaded: locate or download the files, build the backend, cache it.
 
-Loaded models are cached by (model, backend, device, dtype) behind one lock, so concurrent
-requests (UI, API, batch images) share one copy. ``keep_loaded=False`` unloads after each use.
+Loaded models are cached by (model, backend, device, dtype) in a :class:`~lib_tagger.models.cache.ModelCache`
+(the same policy interrogators use: one lock, one model at a time), so concurrent requests (UI, API,
+batch images) share one copy. ``keep_loaded=False`` unloads after each use.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..generate.base import Generator
+from .cache import ModelCache
 from .files import fetch_files
 from .resolve import ModelSource, required_files, resolve_model
 
@@ -28,6 +29,9 @@ class LoadedModel:
     source: ModelSource
     generator: Generator
     seconds: float
+
+    def close(self) -> None:
+        self.generator.close()
 
 
 class ModelManager:
@@ -43,8 +47,8 @@ class ModelManager:
         quant: str = "q8_0",
         dtype: str = "auto",
     ) -> None:
-        self._lock = threading.RLock()
-        self._loaded: dict[tuple, LoadedModel] = {}
+        self._cache = ModelCache()
+        self._lock = self._cache.lock
         self.models_dir = models_dir
         self.device = device
         self.gpu_offload = gpu_offload
@@ -52,8 +56,15 @@ class ModelManager:
         self.backend = backend
         self.quant = quant
         self.dtype = dtype
-        #: Called before a model is loaded (the WebUI frees VRAM here).
-        self.before_load = None
+
+    @property
+    def before_load(self):
+        """Called before a model is loaded (the WebUI frees VRAM here)."""
+        return self._cache.before_load
+
+    @before_load.setter
+    def before_load(self, hook) -> None:
+        self._cache.before_load = hook
 
     def configure(self, **options) -> None:
         """Update options (same keywords as the constructor); a changed device/backend unloads."""
@@ -84,40 +95,25 @@ class ModelManager:
                     self.unload()
 
     def loaded_names(self) -> list[str]:
-        with self._lock:
-            return [entry.source.label for entry in self._loaded.values()]
+        return self._cache.loaded_labels()
 
     def unload(self) -> None:
         """Free every loaded model (RAM and VRAM)."""
-        with self._lock:
-            entries = list(self._loaded.values())
-            self._loaded.clear()
-            for entry in entries:
-                try:
-                    entry.generator.close()
-                except Exception as exc:  # closing must never raise into a generation
-                    log.warning("tagger: closing %s failed: %s", entry.source.label, exc)
-            del entries
-            gc.collect()
-            _empty_cuda_cache()
-            _return_freed_memory()
+        self._cache.unload()
 
     # ------------------------------------------------------------------ internals
     def _get(self, model: str, prompt_format: str | None) -> LoadedModel:
         source = self.resolve(model, prompt_format)
         key = (source.label, source.backend, source.filename, self.device, self.dtype, self.gpu_offload)
-        if key in self._loaded:
-            return self._loaded[key]
-        if self._loaded:  # one tag model at a time: they are small, VRAM is not
-            self.unload()
-        if self.before_load is not None:
-            self.before_load()
-        started = time.perf_counter()
-        generator = self._load(source)
-        loaded = LoadedModel(source, generator, time.perf_counter() - started)
-        self._loaded[key] = loaded
-        log.info("tagger: loaded %s (%s) in %.2fs", source.label, source.backend, loaded.seconds)
-        return loaded
+
+        def load() -> LoadedModel:
+            started = time.perf_counter()
+            loaded = LoadedModel(source, self._load(source), 0.0)
+            loaded.seconds = time.perf_counter() - started
+            log.info("tagger: loaded %s (%s) in %.2fs", source.label, source.backend, loaded.seconds)
+            return loaded
+
+        return self._cache.get(key, load, label=source.label)
 
     def _load(self, source: ModelSource) -> Generator:
         path = source.path
@@ -142,26 +138,6 @@ class ModelManager:
         if self.device == "cpu" or not self.gpu_offload:
             return 0
         return -1
-
-
-def _empty_cuda_cache() -> None:
-    import sys
-
-    torch = sys.modules.get("torch")  # never import torch just to free memory
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _return_freed_memory() -> None:
-    """Ask glibc to hand freed heap pages back to the system (RSS drops after an unload)."""
-    import contextlib
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):  # musl or another libc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 _manager: ModelManager | None = None
