@@ -25,7 +25,7 @@ from lib_tagger.caption.plan import EXISTING_MODES
 from lib_tagger.caption.sink import FORMATS
 from lib_tagger.interrogate.specs import interrogator_names
 
-from .interrogate_service import PROMPT_MODES, InterrogateService, InterrogateUiError, get_service
+from .interrogate_service import PROMPT_MODES, InterrogateService, InterrogateUiError, display_model, get_service
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ def merge_prompt(prompt: str, tags: str, mode: str) -> str:
     return f"{head}, {tags}"
 
 
+def _reason(exc: BaseException) -> str:
+    """The exception's message (a KeyError's without the quotes ``str()`` adds)."""
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
 def _notify(message: str, error: BaseException | None = None) -> None:
     """Show ``message`` as a gradio warning toast and in the console."""
     import gradio as gr
@@ -110,7 +115,8 @@ def interrogate_to_prompt(
         name = settings.model_label
         result = service.tag(image)
     except Exception as exc:  # any failure: the user's prompt stays, the reason is shown
-        _notify(exc.args[0] if isinstance(exc, InterrogateUiError) else f"Interrogate ({name}) failed: {exc}", exc)
+        _notify(exc.args[0] if isinstance(exc, InterrogateUiError) else f"Interrogate ({name}) failed: {_reason(exc)}",
+                exc)
         return gr.update()
     if not result.tags:
         _notify(f"{name}: no tag scored above the threshold {settings.options.threshold}; prompt unchanged")
@@ -291,7 +297,7 @@ def caption_to_report(
     service = service or get_service()
     if not (folder or "").strip():
         return "Enter the folder that holds the images."
-    name = (model or "").strip() or service.settings().model_label
+    name = display_model((model or "").strip() or service.settings().model)
 
     def tick(done: int, total: int, path: Path) -> None:
         if progress is not None:
@@ -308,7 +314,8 @@ def caption_to_report(
             output_format=output_format or "txt",
         )
     except Exception as exc:  # the panel shows the reason; the console gets the traceback
-        message = exc.args[0] if isinstance(exc, InterrogateUiError) else f"Captioning with {name} failed: {exc}"
+        failed = f"Captioning with {name} failed: {_reason(exc)}"
+        message = exc.args[0] if isinstance(exc, InterrogateUiError) else failed
         _notify(message, exc)
         return message
     return format_report(report)
@@ -320,17 +327,19 @@ def create_batch_panel(service: InterrogateService | None = None) -> BatchPanel:
 
     settings = (service or get_service()).settings()
     with gr.Accordion("Caption a folder (JoyTag, WD v3)", open=False, elem_id="tagger_caption_panel"):
-        folder = gr.Textbox(
-            label="Image folder",
-            placeholder="Folder with images; a .txt caption is written beside each",
-            max_lines=1,
-            elem_id="tagger_caption_folder",
-        )
-        with gr.Row(elem_id="tagger_caption_options"):
-            model = gr.Dropdown(
-                choices=interrogator_names(), value=settings.model_label, label="Interrogator",
-                allow_custom_value=True, elem_id="tagger_caption_model",
+        with gr.Row(elem_id="tagger_caption_source"):
+            folder = gr.Textbox(
+                label="Image folder",
+                placeholder="Folder with images; a .txt caption is written beside each",
+                max_lines=1,
+                scale=3,
+                elem_id="tagger_caption_folder",
             )
+            model = gr.Dropdown(
+                choices=interrogator_names(), value=settings.model, label="Interrogator",
+                allow_custom_value=True, scale=1, elem_id="tagger_caption_model",
+            )
+        with gr.Row(elem_id="tagger_caption_options"):
             recursive = gr.Checkbox(
                 label="Include subfolders", value=False, elem_id="tagger_caption_recursive"
             )
@@ -342,7 +351,7 @@ def create_batch_panel(service: InterrogateService | None = None) -> BatchPanel:
             )
             output_format = gr.Radio(
                 list(FORMATS), value="txt", label="Write", elem_id="tagger_caption_format",
-                info="txt: beside each image; jsonl / csv: one file with every score",
+                info="jsonl / csv: one file with every score",
             )
             threshold = gr.Slider(
                 minimum=0.0,

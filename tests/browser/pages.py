@@ -117,3 +117,22 @@ def batch_panel_page() -> tuple[Any, joytag_ui.BatchPanel]:
         panel = joytag_ui.create_batch_panel()
     demo.queue()
     return demo, panel
+
+
+def settings_section_page(section_id: str = "tagger") -> Any:
+    """The Settings page's section ``section_id`` as the host draws it, after our options registered."""
+    from modules import shared, ui_settings
+
+    from tagger_webui import settings_page
+
+    if not any(info.section and info.section[0] == section_id for info in shared.opts.data_labels.values()):
+        settings_page.register_options()
+    keys = [key for key, info in shared.opts.data_labels.items() if info.section and info.section[0] == section_id]
+    with gr.Blocks(analytics_enabled=False, title="Settings") as demo:
+        apply = gr.Button("Apply settings", elem_id="settings_submit")
+        with gr.Column(elem_id=f"settings_{section_id}"):
+            components = [ui_settings.create_setting_component(key) for key in keys]
+        # the host's "Apply settings" takes every setting as an input, which makes them interactive
+        apply.click(fn=lambda *values: None, inputs=components, outputs=[])
+    demo.queue()
+    return demo

@@ -101,13 +101,15 @@ def assert_right_after_deepbooru(page) -> None:
     assert abs(ours["top"] - deepbooru["top"]) <= 2 and abs(ours["width"] - deepbooru["width"]) <= 2, layout
 
 
-def test_joytag_button_fills_the_prompt_from_the_selected_tab(serve, screenshot, options, reference, tmp_path):
+def test_joytag_button_fills_the_prompt_from_the_selected_tab(serve, screenshot, options, reference, checkpoint,
+                                                              tmp_path):
     first, second = drawing(tmp_path / "first.png", 1), drawing(tmp_path / "second.png", 2, (120, 160))
     page = serve(img2img_page("1girl, solo, masterpiece").demo, f"#{joytag_ui.BUTTON_ELEM_ID}", height=470)
 
     button = page.locator(f"#{joytag_ui.BUTTON_ELEM_ID}")
     assert_right_after_deepbooru(page)
-    page.wait_for_function(f"document.querySelector('#{joytag_ui.BUTTON_ELEM_ID}').title.includes('JoyTag')")
+    title = f"document.querySelector('#{joytag_ui.BUTTON_ELEM_ID}').title"
+    page.wait_for_function(f"{title}.startsWith('Interrogate with {checkpoint.name} ')")
 
     # tab 0: replace mode puts exactly the tags of the uploaded picture into the prompt box
     upload(page, "img2img_image", first)
@@ -141,7 +143,7 @@ def test_batch_panel_captions_a_folder_and_reports(serve, screenshot, options, r
     demo, _ = batch_panel_page()
     page = serve(demo, "#tagger_caption_panel", height=640)
 
-    page.locator("#tagger_caption_panel").get_by_text("Caption a folder with JoyTag").first.click()
+    page.locator("#tagger_caption_panel").get_by_text("Caption a folder (JoyTag, WD v3)").first.click()
     page.locator("#tagger_caption_folder input, #tagger_caption_folder textarea").first.fill(str(folder))
     page.locator("#tagger_caption_existing label", has_text="overwrite").click()
     page.locator("#tagger_caption_run").click()
