@@ -56,7 +56,8 @@ def main() -> None:
 
     import torch
 
-    from lib_tagger.interrogate import JoyTagOptions, caption_folder, get_joytagger, unload_joytagger
+    from lib_tagger.caption import caption_folder
+    from lib_tagger.interrogate import TagOptions, get_interrogator, unload_interrogator
     from tests.factories.joytag_model import save_joytag_checkpoint
 
     if args.threads:
@@ -70,7 +71,7 @@ def main() -> None:
         make_images(images, args.images)
         gc.collect()
         rss_start = rss_mib()
-        tagger = get_joytagger(str(model_dir), device=args.device)
+        tagger = get_interrogator(str(model_dir), device=args.device)
         rss_loaded = rss_mib()
 
         torch.manual_seed(0)
@@ -82,14 +83,14 @@ def main() -> None:
             rows.append((f"model only, batch {batch}", f"{calls * batch / seconds:.2f} img/s"))
         model_rate = float(rows[-1][1].split()[0])
 
-        report = caption_folder(images, JoyTagOptions(), tagger, batch_size=8, progress=lambda *a: None)
+        report = caption_folder(images, TagOptions(), tagger, batch_size=8, progress=lambda *a: None)
         caption_rate = len(report.written) / report.seconds
         rows.append((f"caption {args.images} PNG/JPEG files, batch 8", f"{caption_rate:.2f} img/s"))
         rows.append(("caption / model-only (goal >= 0.9)", f"{caption_rate / model_rate:.2f}x"))
         if report.failed:
             rows.append(("caption failures", str(len(report.failed))))
         rss_used = rss_mib()
-        unload_joytagger()  # closes the tagger: its weights are dropped
+        unload_interrogator()  # closes the tagger: its weights are dropped
         gc.collect()
         rss_unloaded = rss_mib()
 

@@ -21,6 +21,18 @@ ARCHITECTURES = {
                                            "num_heads": (1, 1, 2, 2), "window_size": 4, "act_layer": "gelu_tanh"}),
     "eva02": ("eva02_large_patch14_448", {"img_size": 56, "embed_dim": 32, "depth": 2, "num_heads": 2}),
 }
+#: The released models' architecture arguments at 448 px (for benches: real shapes, random weights).
+REAL_ARCHITECTURES = {
+    "vit": ("vit_base_patch16_224", {"img_size": 448, "class_token": False, "global_pool": "avg",
+                                     "fc_norm": False, "act_layer": "gelu_tanh"}),
+    "vit-large": ("vit_large_patch16_224", {"img_size": 448, "class_token": False, "global_pool": "avg",
+                                            "fc_norm": False, "act_layer": "gelu_tanh"}),
+    "convnext": ("convnext_base", {"act_layer": "gelu_tanh"}),
+    "swinv2": ("swinv2_base_window8_256", {"img_size": 448, "window_size": 14, "act_layer": "gelu_tanh"}),
+    "eva02": ("eva02_large_patch14_448", {"img_size": 448}),
+}
+#: The released vocabulary's size: 4 ratings, 10,857 general and character tags.
+REAL_LABELS = 10861
 #: The real models' input: 448 px, bicubic, no crop, mean = std = 0.5.
 REAL_INPUT = {"interpolation": "bicubic", "crop_pct": 1.0, "crop_mode": "center", "mean": (0.5, 0.5, 0.5),
               "std": (0.5, 0.5, 0.5)}
@@ -59,16 +71,24 @@ def _spread_weights(model, seed: int) -> None:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) - 1.0)
 
 
-def make_wd_folder(folder: str | Path, family: str = "vit", seed: int = 0) -> Path:
-    """Write a random-weight WD v3 tagger of ``family`` (vit, convnext, swinv2, eva02) into ``folder``."""
+def real_label_rows() -> list[tuple[str, int]]:
+    """A vocabulary of the released size: the four ratings, then general and character tags."""
+    others = REAL_LABELS - len(RATINGS)
+    return [(name, 9) for name in RATINGS] + [(f"tag_{index:05d}", 4 if index % 4 == 3 else 0)
+                                              for index in range(others)]
+
+
+def make_wd_folder(folder: str | Path, family: str = "vit", seed: int = 0, real: bool = False) -> Path:
+    """Write a random-weight WD v3 tagger of ``family`` (vit, convnext, swinv2, eva02) into ``folder``;
+    ``real``: the released shapes (448 px, 10,861 labels) instead of a tiny model."""
     import timm
     import torch
     from timm.models import save_for_hf
 
-    architecture, model_args = ARCHITECTURES[family]
+    architecture, model_args = (REAL_ARCHITECTURES if real else ARCHITECTURES)[family]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = label_rows()
+    rows = real_label_rows() if real else label_rows()
     size = model_args.get("img_size", 64)
     torch.manual_seed(seed)
     model = timm.create_model(architecture, pretrained=False, num_classes=len(rows), **model_args,
