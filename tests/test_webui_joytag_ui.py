@@ -354,6 +354,25 @@ def test_caption_to_report_writes_captions_and_lists_failures(options, reference
     assert "0 captioned, 2 skipped" in rerun
 
 
+def test_caption_panel_model_and_format_choices(options, checkpoint, tmp_path):
+    import json
+    import shutil
+
+    other = tmp_path / "other-model"
+    shutil.copytree(checkpoint, other)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    picture(33).save(folder / "a.png")
+    ticks = []
+    text = joytag_ui.caption_to_report(str(folder), False, "skip", 0.4, lambda value, desc="": ticks.append(desc),
+                                       model=str(other), output_format="jsonl")
+    assert "1 captioned" in text and "Scores written to captions.jsonl" in text
+    assert ticks and ticks[0].startswith("other-model 1/1")  # the chosen model, not the setting's
+    assert json.loads((folder / "captions.jsonl").read_text(encoding="utf-8"))["image"] == "a.png"
+    assert not (folder / "a.txt").exists()
+    assert unload_interrogator() is True  # the panel's model stays cached like the button's
+
+
 def test_caption_to_report_explains_bad_folders_without_loading(options, tmp_path):
     assert joytag_ui.caption_to_report("  ", False, "skip", 0.4) == "Enter the folder that holds the images."
     unload_interrogator()
