@@ -137,7 +137,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-interrogators-"))
     work.mkdir(parents=True, exist_ok=True)
-    images = work / "images"
+    images = work / f"images-{args.images}"
     if not images.is_dir():
         images.mkdir()
         make_images(images, args.images)

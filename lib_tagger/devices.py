@@ -39,3 +39,26 @@ def pick_dtype(device, preference: str = "auto"):
     if getattr(device, "type", str(device)) != "cuda":
         return torch.float32
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast_context(device, dtype):
+    """Mixed precision on CUDA when ``dtype`` is half or bf16; a no-op context otherwise."""
+    import contextlib
+
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda" and dtype in (torch.float16, torch.bfloat16):
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def release(model, device) -> None:
+    """Hand a dropped model's memory back: collect it, and empty CUDA's cache when it was on a GPU."""
+    import gc
+
+    del model
+    gc.collect()
+    if getattr(device, "type", "") == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()

@@ -85,8 +85,10 @@ def test_missing_files_name_the_files_and_folder(tmp_path, monkeypatch):
     (folder / "top_tags.txt").unlink()
     with pytest.raises(ModelFilesMissing, match="neither top_tags.txt"):
         load_interrogator(str(folder), device="cpu")
-    with pytest.raises(KeyError, match="unknown interrogator"):
+    with pytest.raises(ModelFilesMissing, match="folder .*dir does not exist"):
         load_interrogator(str(tmp_path / "no" / "such" / "dir"), device="cpu")
+    with pytest.raises(KeyError, match="unknown interrogator"):
+        load_interrogator("joytag-v2", device="cpu")
 
 
 def test_tag_list_length_must_match_config(tmp_path):

@@ -236,3 +236,16 @@ def test_known_name_loads_from_the_hub_layout_offline(tmp_path, monkeypatch):
     tagger.close()
     with pytest.raises(FileNotFoundError, match=r"selected_tags.csv of SmilingWolf/wd-vit-tagger-v3"):
         load_interrogator("wd-vit-tagger-v3", models_dir=tmp_path, device="cpu")
+
+
+def test_model_args_may_repeat_num_classes(tmp_path):
+    needs_timm()
+    from tests.factories.wd_models import make_wd_folder
+
+    folder = make_wd_folder(tmp_path / "wd", "vit", seed=1)
+    config = json.loads((folder / "config.json").read_text())
+    config["model_args"]["num_classes"] = config["num_classes"]
+    (folder / "config.json").write_text(json.dumps(config))
+    tagger = load_interrogator(str(folder), device="cpu")
+    assert len(tagger.labels.names) == config["num_classes"]
+    tagger.close()

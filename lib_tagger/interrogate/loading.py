@@ -119,11 +119,6 @@ def loaded_interrogators() -> list[str]:
     return _cache.loaded_labels()
 
 
-def interrogator_cache() -> ModelCache:
-    """The process-wide cache (its lock serialises loading and use)."""
-    return _cache
-
-
 def predict_images(interrogator: Any, images: Sequence, batch_size: int = 8) -> list[Prediction]:
     """Predictions for PIL images, computed ``batch_size`` images at a time."""
     import torch

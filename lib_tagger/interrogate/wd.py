@@ -156,8 +156,8 @@ def build_timm_model(config: WDConfig):
             "(it needs torchvision built for your torch)"
         ) from None
     try:
-        model = timm.create_model(config.architecture, pretrained=False, num_classes=config.num_classes,
-                                  **config.model_args)
+        arguments = {**config.model_args, "num_classes": config.num_classes}  # model_args may repeat it
+        model = timm.create_model(config.architecture, pretrained=False, **arguments)
     except Exception as exc:  # an unknown architecture or argument in config.json
         raise WDModelError(f"config.json: timm cannot build {config.architecture!r} with model_args "
                            f"{config.model_args}: {type(exc).__name__}: {exc}") from exc
@@ -214,7 +214,7 @@ class WDTagger:
     def predict(self, batch) -> list[Prediction]:
         import torch
 
-        from lib_tagger.interrogate.joytag.model import autocast_context
+        from lib_tagger.devices import autocast_context
 
         with self._lock:
             if self.model is None:
@@ -225,7 +225,7 @@ class WDTagger:
         return split_predictions(rows, self.labels)
 
     def close(self) -> None:
-        from lib_tagger.interrogate.joytag.loader import release
+        from lib_tagger.devices import release
 
         with self._lock:
             model, self.model = self.model, None

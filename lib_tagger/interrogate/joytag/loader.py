@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 from lib_tagger.interrogate.base import Labels, Prediction, split_predictions
 from lib_tagger.interrogate.joytag.config import JoyTagConfig, read_tags
 
-DEFAULT_SOURCE = "fancyfeast/joytag"
 _CATEGORY_CODES = {0: "general", 1: "artist", 3: "copyright", 4: "character", 5: "meta"}
 
 
@@ -26,27 +23,15 @@ def tag_category(tag: str) -> str | None:
     return _CATEGORY_CODES.get(category) if isinstance(category, int) else category
 
 
-def release(model: Any, device: Any) -> None:
-    """Drop a model's last reference and hand its memory back (and CUDA's cache when on a GPU)."""
-    del model
-    gc.collect()
-    if getattr(device, "type", "") == "cuda":
-        import torch
-
-        torch.cuda.empty_cache()
-
-
 class JoyTagger:
     """A loaded JoyTag model. Use :meth:`load`; :meth:`close` frees its memory."""
 
-    def __init__(self, model, tags: list[str], device, dtype, source: str = "", categories=None):
+    def __init__(self, model, tags: list[str], device, dtype, name: str = "joytag"):
         self.model = model
-        self.tags = tags
-        self.labels = Labels(tuple(tags), tuple(categories or (tag_category(tag) for tag in tags)))
+        self.labels = Labels(tuple(tags), tuple(tag_category(tag) for tag in tags))
         self.device = device
         self.dtype = dtype
-        self.source = source
-        self.name = "joytag" if source in ("", DEFAULT_SOURCE) else source
+        self.name = name
         self.image_size = model.config.image_size
         self._lock = threading.Lock()
 
@@ -62,7 +47,7 @@ class JoyTagger:
         tags = read_tags(folder / "top_tags.txt", config.n_tags)
         torch_device = pick_device(device)
         model = load_joytag_model(config, folder / "model.safetensors").to(torch_device)
-        return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), name)
+        return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), name or folder.name)
 
     @property
     def loaded(self) -> bool:
@@ -78,7 +63,7 @@ class JoyTagger:
         """Scores (sigmoid) of every tag for a pre-processed batch tensor (B, 3, S, S)."""
         import torch
 
-        from lib_tagger.interrogate.joytag.model import autocast_context
+        from lib_tagger.devices import autocast_context
 
         with self._lock:
             if self.model is None:
@@ -93,5 +78,7 @@ class JoyTagger:
         with self._lock:
             model, self.model = self.model, None
         if model is not None:
+            from lib_tagger.devices import release
+
             release(model, self.device)
 

@@ -5,7 +5,6 @@ Module paths equal the released ``model.safetensors`` key names, so the checkpoi
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import torch
@@ -163,9 +162,3 @@ def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike) -> JoyTa
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
 
-
-def autocast_context(device: torch.device, dtype: torch.dtype):
-    """Mixed precision on CUDA when ``dtype`` is half or bf16; a no-op context otherwise."""
-    if device.type == "cuda" and dtype in (torch.float16, torch.bfloat16):
-        return torch.autocast("cuda", dtype=dtype)
-    return contextlib.nullcontext()
