@@ -9,7 +9,8 @@ Needs timm and onnxruntime, so it runs in a bench environment outside the repo's
 timm==1.0.29 onnx onnxruntime safetensors huggingface_hub pillow numpy tqdm psutil``.
 
 Models: random weights in the released shapes (448 px; WD v3: 10,861 labels, JoyTag: 5,813 tags), built
-once into ``--work``. "Ours" is :meth:`predict` (model, sigmoid, scores per tag); onnxruntime runs the
+once into ``--work``. onnxruntime's threads do not spin between runs (they would steal the cores from
+the torch run that follows). "Ours" is :meth:`predict` (model, sigmoid, scores per tag); onnxruntime runs the
 ``torch.onnx`` export of the very same module (what wd14-tagger users run today is onnxruntime on the
 published ONNX files). Batch 1 and 8 are timed in turn, ours and onnxruntime interleaved, median of
 ``--repeats``. The pipeline row captions ``--images`` generated PNG/JPEG files (decode + pre-process +
@@ -46,13 +47,22 @@ def build(name: str, work: Path) -> Path:
 
 
 def export_onnx(module, size: int, path: Path) -> Path:
+    """The module as ONNX with a dynamic batch. timm's fused attention (SDPA with a traced ``is_causal``)
+    does not trace, so attention is exported as its matrix products, as in the published ONNX files."""
     import torch
 
     if not path.is_file():
-        with torch.inference_mode():
-            torch.onnx.export(module, (torch.zeros(1, 3, size, size),), str(path), input_names=["pixels"],
-                              output_names=["logits"], dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}},
-                              opset_version=17, dynamo=False)
+        fused = [layer for layer in module.modules() if getattr(layer, "fused_attn", False)]
+        for layer in fused:
+            layer.fused_attn = False
+        try:
+            with torch.inference_mode():
+                torch.onnx.export(module, (torch.zeros(1, 3, size, size),), str(path), input_names=["pixels"],
+                                  output_names=["logits"], opset_version=17, dynamo=False,
+                                  dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}})
+        finally:
+            for layer in fused:
+                layer.fused_attn = True
     return path
 
 
@@ -81,6 +91,8 @@ def bench_model(name: str, args, work: Path, images: Path) -> tuple[list, tuple 
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
+    # no spinning after a run: interleaved with ours, spinning threads would take the cores from torch
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
     def ort_scores(batch):

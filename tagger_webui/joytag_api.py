@@ -138,7 +138,7 @@ def register(
         from .interrogate_service import display_model
 
         image = decode_image(request.image)
-        name = display_model(request.model or "") if request.model else "interrogator"
+        name = "interrogator"  # until the settings are read
         try:
             name = display_model(request.model or current().settings().model)
             options = _options(current(), request.options)

@@ -249,3 +249,18 @@ def test_model_args_may_repeat_num_classes(tmp_path):
     tagger = load_interrogator(str(folder), device="cpu")
     assert len(tagger.labels.names) == config["num_classes"]
     tagger.close()
+
+
+@pytest.mark.parametrize("interpolation", ["bicubic", "bilinear", "lanczos", "box", "hamming", "nearest"])
+def test_wide_images_skip_the_padded_canvas_with_the_same_pixels(interpolation):
+    from lib_tagger.interrogate.images import pad_square
+    from lib_tagger.interrogate.wd import RESAMPLING
+
+    rng = np.random.default_rng(1)
+    for width, height, size in [(300, 200, 64), (517, 333, 96), (97, 13, 64), (40, 39, 64), (33, 20, 96)]:
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        spec = WDInput(size=size, interpolation=interpolation)
+        canvas = pad_square(image).resize((size, size), RESAMPLING[interpolation])
+        assert np.array_equal(np.asarray(prepare_image(image, WDInput(size, interpolation, 1.0))),
+                              np.asarray(canvas)), (width, height, size)
+        assert prepare_image(image, spec).size == (size, size)

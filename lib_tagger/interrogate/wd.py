@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from lib_tagger.interrogate.base import RATING, InterrogatorError, Labels, Prediction, split_predictions
-from lib_tagger.interrogate.images import first_frame, pad_square, to_rgb
+from lib_tagger.interrogate.images import WHITE, first_frame, pad_square, to_rgb
 from lib_tagger.models.files import read_json
 
 #: ``selected_tags.csv`` category codes (Danbooru's, plus 9 for the rating head).
@@ -125,12 +125,37 @@ def read_selected_tags(path: str | os.PathLike, expected: int) -> Labels:
     return Labels(tuple(names), tuple(categories))
 
 
+#: Filters Pillow applies in two passes (rows, then columns), whose first pass can skip the padding.
+_TWO_PASS = ("bilinear", "bicubic", "lanczos", "box", "hamming")
+
+
+def resize_padded_wide(image: Image.Image, side: int, resample: int) -> Image.Image:
+    """``pad_square(image).resize((side, side))`` of an image wider than tall, without the padded canvas.
+
+    Pillow resizes in two passes with 8-bit rounding in between: along the rows, then along the columns.
+    The padding rows are white before the first pass, so after it they are one white row resized; only
+    the image's own rows need the first pass. The second pass then runs on the same rows as for the
+    canvas, so the result is the same, pixel for pixel (the tests compare both).
+    """
+    width, height = image.size
+    rows = np.asarray(image.resize((side, height), resample))
+    white = np.asarray(Image.new("RGB", (width, 1), WHITE).resize((side, 1), resample))
+    top = (width - height) // 2
+    first_pass = np.concatenate([np.repeat(white, top, axis=0), rows,
+                                 np.repeat(white, width - height - top, axis=0)])
+    return Image.fromarray(first_pass, "RGB").resize((side, side), resample)
+
+
 def prepare_image(image: Image.Image, spec: WDInput) -> Image.Image:
     """The RGB picture the model sees: on white, padded square, resized, centre-cropped to ``spec.size``."""
-    square = pad_square(to_rgb(first_frame(image)))
+    rgb = to_rgb(first_frame(image))
     scale = spec.scale_size
-    if square.size != (scale, scale):
-        square = square.resize((scale, scale), RESAMPLING[spec.interpolation])
+    if rgb.width > rgb.height and rgb.width != scale and spec.interpolation in _TWO_PASS:
+        square = resize_padded_wide(rgb, scale, RESAMPLING[spec.interpolation])
+    else:
+        square = pad_square(rgb)
+        if square.size != (scale, scale):
+            square = square.resize((scale, scale), RESAMPLING[spec.interpolation])
     if scale != spec.size:
         left = int(round((scale - spec.size) / 2.0))
         square = square.crop((left, left, left + spec.size, left + spec.size))
