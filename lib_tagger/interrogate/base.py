@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 #: Tag categories an interrogator may report (Danbooru's names); "rating" labels are returned apart.
 CATEGORIES = ("general", "character", "copyright", "artist", "meta")
@@ -55,7 +55,6 @@ class Prediction:
         return max(self.ratings, key=self.ratings.__getitem__) if self.ratings else None
 
 
-@runtime_checkable
 class Interrogator(Protocol):
     """A loaded tagging model. ``predict`` takes a stack of ``preprocess`` outputs."""
 
