@@ -7,6 +7,7 @@ are built from its fields and their ``metadata`` (label and help).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -165,17 +166,26 @@ def model_form(tag: str) -> str:
     return re.sub(r"\s+", "_", tag).lower()
 
 
-def _pattern(text: str) -> re.Pattern:
-    return re.compile(".*".join(re.escape(part) for part in model_form(text).split("*")))
+@functools.lru_cache(maxsize=64)
+def exclude_pattern(exclude: tuple[str, ...]) -> re.Pattern | None:
+    """One regex for a whole exclude list (``*`` wildcards), compiled once per list; None for an empty one."""
+    parts = [".*".join(re.escape(piece) for piece in model_form(item).split("*")) for item in exclude]
+    return re.compile("|".join(f"(?:{part})" for part in parts)) if parts else None
+
+
+_BRACKETS = re.compile(r"([\\()\[\]])")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _display(tag: str, replace_underscores: bool, escape: bool) -> str:
+    if replace_underscores and not is_kaomoji(tag):
+        tag = tag.replace("_", " ")
+    return _BRACKETS.sub(r"\\\1", tag) if escape else tag
 
 
 def display_name(tag: str, options: TagOptions, escape: bool | None = None) -> str:
     """A model tag as prompt text: spaces for underscores (kaomoji kept), A1111 brackets escaped."""
-    if options.replace_underscores and not is_kaomoji(tag):
-        tag = tag.replace("_", " ")
-    if options.escape_brackets if escape is None else escape:
-        tag = re.sub(r"([\\()\[\]])", r"\\\1", tag)
-    return tag
+    return _display(tag, options.replace_underscores, options.escape_brackets if escape is None else escape)
 
 
 def mcut_threshold(scores: Iterable[float]) -> float | None:
@@ -232,13 +242,14 @@ def select_tags(
     needs_categories = options.category_thresholds or options.mcut or options.identity_first
     category_of = _categories(scores, categories) if needs_categories else (lambda _tag: None)
     thresholds = category_thresholds(values, options, category_of)
-    excluded = [_pattern(item) for item in options.exclude]
+    excluded = exclude_pattern(options.exclude)
     added = _unique(model_form(tag) for tag in options.always_add)
+    skip = set(added)
     kept = []
     for tag, score in values.items():
         threshold = thresholds[category_of(tag) or "general"]
-        if (threshold <= 0 or score > threshold) and tag not in added \
-                and not any(pattern.fullmatch(tag) for pattern in excluded):
+        if (threshold <= 0 or score > threshold) and tag not in skip \
+                and (excluded is None or not excluded.fullmatch(tag)):
             kept.append((tag, float(score)))
     kept.sort(key=lambda item: (-item[1], item[0]))
     if options.top_k:
