@@ -16,7 +16,8 @@ def test_upsample_prints_json_with_prompt_tags_input_and_timings(tmp_path):
     result = run_cli(*args, "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert set(out) == {"prompt", "new_tags", "model_input", "seed", "timings"}
+    assert set(out) == {"prompt", "new_tags", "nl_text", "model_input", "seed", "timings"}
+    assert out["nl_text"] == ""  # Dart writes no caption
     assert out["prompt"].startswith("1girl, (solo:1.2)")
     assert set(out["new_tags"]) <= set(DART_TAGS) - {"1girl", "solo"}
     assert out["model_input"].endswith("<general>1girl, solo<|identity:none|><|input_end|>")

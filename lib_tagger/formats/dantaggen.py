@@ -33,7 +33,6 @@ from typing import Any
 
 from lib_tagger.formats.family import Call, Job, Outcome, Parsed, Plan
 from lib_tagger.formats.options import FormatError, FormatOptions
-from lib_tagger.generate.base import PromptTooLongError
 from lib_tagger.tags.sort import TagFields, rating_from_fields
 
 FORMAT_PLAIN = "dantaggen"
@@ -135,6 +134,8 @@ class DanTagGenFamily:
     def plan(self, prompt_format: str, job: Job) -> Plan:
         """The first call, then top-up rounds; each round's input begins with the first one's, so a
         generator that keeps an evaluated prefix evaluates only the tags found so far."""
+        from lib_tagger.generate.base import PromptTooLongError  # here: the UI imports formats at start
+
         first = self.build(prompt_format, job.fields, job.options)
         generation = yield Call(first)
         new_tags = job.accept(self.parse(prompt_format, first, generation.text, generation.pieces).tags)

@@ -48,7 +48,6 @@ from typing import Any
 
 from lib_tagger.formats.family import Call, Job, Outcome, Parsed, Plan, cut_off
 from lib_tagger.formats.options import FormatError, FormatOptions
-from lib_tagger.generate.base import PromptTooLongError
 from lib_tagger.settings import TASKS
 from lib_tagger.tags.sort import TagFields, rating_key
 
@@ -280,6 +279,8 @@ class TipoFamily:
         return parse_tipo_text(model_input + text)
 
     def plan(self, prompt_format: str, job: Job) -> Plan:
+        from lib_tagger.generate.base import PromptTooLongError  # here: the UI imports formats at start
+
         self._check(prompt_format)
         fields, options = job.fields, job.options
         user_tags = [*fields.special, *fields.general]

@@ -120,3 +120,12 @@ def _guess_format_from_config(folder: Path) -> str:
     if not isinstance(config, dict):
         raise ValueError(f"{config_path} does not hold a JSON object")
     return _guess(folder, config)
+
+
+def prompt_format_of(model: str) -> str | None:
+    """The prompt format ``model`` (a name or a local path) would use, or None when that is not
+    known yet (a path that does not exist, an unknown name). Reads at most a config.json."""
+    try:
+        return resolve_model(model, backend="torch" if not model.strip().endswith(".gguf") else "auto").prompt_format
+    except (KeyError, ValueError, OSError):
+        return None
