@@ -68,7 +68,7 @@ ADDED_TOKENS = (
 META_KEYS = ("meta", "rating", "artist", "characters", "copyrights", "quality", "aspect_ratio")
 CONTENT_KEYS = ("tag", "short", "long")
 _KEYS = (*META_KEYS, "target", *CONTENT_KEYS, "general", "generated", "extended")
-_FIELD_START = re.compile(rf"^({'|'.join(_KEYS)}):", re.MULTILINE)
+_FIELD_START = re.compile(rf"^[ \t]*({'|'.join(_KEYS)}):", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _RATING_FORMS = {"rating:g": "general", "rating:general": "general", "rating:safe": "safe",
                  "rating:s": "sensitive", "rating:sensitive": "sensitive", "rating:q": "questionable",

@@ -111,7 +111,7 @@ def steered_state(config: Mapping[str, object], favour: Mapping[int, float],
         if key.endswith("norm.weight"):
             state[key] = torch.ones(shape)
         elif key.endswith(("o_proj.weight", "down_proj.weight")):
-            state[key] = (0.005 if steered else 0.02) * torch.randn(shape, generator=gen)
+            state[key] = (0.001 if steered else 0.02) * torch.randn(shape, generator=gen)
         else:
             state[key] = 0.02 * torch.randn(shape, generator=gen)
     if steered:
