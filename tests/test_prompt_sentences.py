@@ -28,7 +28,7 @@ def test_syntax_in_the_text_is_made_plain():
     text = "A girl (smiling) [sings] {loud|soft} <lora:x:1> AND dances BREAK now __x__."
     assert prompt_text(text) == r"A girl \(smiling\) \[sings\] \{loud\|soft\} lora:x:1 and dances break now _x_."
     result = insert_sentences("1girl", text)
-    assert [t.tag for t in extract_tags(result.prompt)][0] == "1girl"
+    assert extract_tags(result.prompt)[0].tag == "1girl"
     assert all(t.kind in ("tag", "space", "separator") for t in parse(result.text + ","))
 
 

@@ -49,7 +49,8 @@ def inputs_of_every_task() -> list[str]:
     for task in TASKS:
         for nl in ("", NL):
             texts.append(TIPO.build("tipo", fields, FormatOptions(width=832, height=1216, task=task), nl))
-    texts += [texts[0] + ", smile, hat\nlong:", "target: <|very_long|> <|short_to_tag_to_long|>\nshort: x\ntag: \nlong:"]
+    texts += [texts[0] + ", smile, hat\nlong:",
+              "target: <|very_long|> <|short_to_tag_to_long|>\nshort: x\ntag: \nlong:"]
     return texts
 
 
