@@ -27,6 +27,22 @@ def test_upsample_prints_json_with_prompt_tags_input_and_timings(tmp_path):
     assert plain.stdout == out["prompt"] + "\n"
 
 
+def test_tipo_json_gives_the_tags_and_the_caption_apart(tmp_path):
+    from tests.factories.tipo_models import make_tipo_folder
+    from tests.test_tipo_models import transitions
+
+    folder = make_tipo_folder(tmp_path / "TIPO-tiny", favour={",": 3.0}, transitions=transitions(), hidden_size=128)
+    result = run_cli("upsample", "--model", str(folder), "--prompt", "1girl, solo", "--task", "add_caption",
+                     "--length", "very_short", "--nl-length", "very_short", "--nl-position", "new_line",
+                     "--temperature", "0.35", "--top-k", "60", "--min-p", "0.1", "--max-new-tokens", "48",
+                     "--backend", "torch", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["new_tags"] and out["nl_text"].startswith("She sits.")
+    assert out["prompt"] == "1girl, solo, " + ", ".join(out["new_tags"]) + "\n" + out["nl_text"]
+    assert out["model_input"] == "aspect_ratio: 1.0\ntarget: <|very_short|>\ntag: 1girl, solo"
+
+
 def test_a_missing_model_is_one_line_on_stderr_and_exit_1(tmp_path):
     result = run_cli("upsample", "--model", "dart-v2-sft", "--models-dir", str(tmp_path), "--prompt", "1girl")
     assert result.returncode == 1
