@@ -69,6 +69,16 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
                                       elem_id=eid("length"))
             c["rating"] = gr.Dropdown(label="Rating", choices=list(RATINGS), value=defaults.rating,
                                       elem_id=eid("rating"))
+        with gr.Group(visible=show_tipo, elem_id=eid("tipo")) as tipo_group:
+            c["nl_prompt"] = gr.Textbox(label="Natural-language prompt (TIPO)", value=defaults.nl_prompt, lines=2,
+                                        placeholder="A sentence or two about the picture; tags stay in the prompt",
+                                        elem_id=eid("nl_prompt"))
+            with gr.Row():
+                c["task"] = gr.Dropdown(label="Task", choices=list(TASKS), value=defaults.task, elem_id=eid("task"))
+                c["nl_length"] = gr.Dropdown(label="Caption length", choices=list(LENGTHS), value=defaults.nl_length,
+                                             elem_id=eid("nl_length"))
+                c["nl_position"] = gr.Radio(label="Insert caption", choices=list(NL_POSITIONS),
+                                            value=defaults.nl_position, elem_id=eid("nl_position"))
         with gr.Row():
             c["identity"] = gr.Radio(label="Identity (Dart v2 SFT)", choices=list(IDENTITIES),
                                      value=defaults.identity, visible=show_identity, elem_id=eid("identity"))
@@ -83,16 +93,6 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
                                    elem_id=eid("top_k"))
             c["min_p"] = gr.Slider(label="Min p", minimum=0.0, maximum=1.0, step=0.01, value=defaults.min_p,
                                    elem_id=eid("min_p"))
-        with gr.Group(visible=show_tipo, elem_id=eid("tipo")) as tipo_group:
-            c["nl_prompt"] = gr.Textbox(label="Natural-language prompt (TIPO)", value=defaults.nl_prompt, lines=2,
-                                        placeholder="A sentence or two about the picture; tags stay in the prompt",
-                                        elem_id=eid("nl_prompt"))
-            with gr.Row():
-                c["task"] = gr.Dropdown(label="Task", choices=list(TASKS), value=defaults.task, elem_id=eid("task"))
-                c["nl_length"] = gr.Dropdown(label="Caption length", choices=list(LENGTHS), value=defaults.nl_length,
-                                             elem_id=eid("nl_length"))
-                c["nl_position"] = gr.Radio(label="Insert caption", choices=list(NL_POSITIONS),
-                                            value=defaults.nl_position, elem_id=eid("nl_position"))
         c["ban_tags"] = gr.Textbox(label="Ban tags (comma separated, * wildcards, /regex/)",
                                    value=defaults.ban_tags, lines=1, elem_id=eid("ban_tags"))
         with gr.Row():
