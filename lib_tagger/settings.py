@@ -32,6 +32,7 @@ PRESETS: dict[str, tuple[float, float, int, float]] = {
     "balanced": (1.0, 0.95, 100, 0.0),
     "focused": (0.8, 0.85, 50, 0.05),
     "creative": (1.35, 0.95, 100, 0.0),
+    "tipo": (0.35, 0.95, 60, 0.1),  # KGen's defaults for TIPO
 }
 
 INFOTEXT_PREFIX = "Tagger"

@@ -130,10 +130,11 @@ def upsample_prompts(
 
 @dataclass
 class _Run:
-    """One prompt's plan while it runs: its next call, and what its calls took."""
+    """One prompt's plan while it runs: its next call, its seed, and what its calls took."""
 
     plan: object
     call: Call | None
+    seed: int
     outcome: Outcome | None = None
     seconds: float = 0.0
     tokens: int = 0
@@ -141,28 +142,29 @@ class _Run:
 
 def _run_plans(family: Family, fmt: str, generator, prepared: list[PreparedPrompt], params: SamplingParams,
                seeds: list[int]) -> list[_Run]:
-    """Drive every prompt's plan; each round's calls go to the model together (one batch where
-    the backend batches), so batch results equal single runs."""
+    """Drive every prompt's plan. A batching backend gets each round's calls together (one batch),
+    so batch results equal single runs; a backend that keeps an evaluated prefix (llama.cpp, one
+    prompt at a time anyway) runs each prompt's calls in a row, so a call can reuse the last one's."""
     runs = []
-    for prep in prepared:
+    for prep, seed in zip(prepared, seeds):
         job = Job(prep.fields, prep.options or FormatOptions(), _acceptor(prep.present, params), prep.nl_prompt,
                   params.max_new_tokens)
         plan = family.plan(fmt, job)
-        runs.append(_Run(plan, next(plan)))
-    first = True
-    while active := [n for n, run in enumerate(runs) if run.call is not None]:
-        calls = [runs[n].call for n in active]
-        answers = _generate(generator, calls, params, [seeds[n] for n in active], first)
-        first = False
-        for n, answer in zip(active, answers):
-            run = runs[n]
-            if isinstance(answer, Generation):
-                run.seconds += answer.seconds
-                run.tokens += len(answer.token_ids)
-            try:
-                run.call = run.plan.throw(answer) if isinstance(answer, BaseException) else run.plan.send(answer)
-            except StopIteration as stop:
-                run.call, run.outcome = None, stop.value
+        runs.append(_Run(plan, next(plan), seed))
+    groups = [[run] for run in runs] if getattr(generator, "reuses_prefix", False) else [runs]
+    for group in groups:
+        first = True
+        while active := [run for run in group if run.call is not None]:
+            answers = _generate(generator, [run.call for run in active], params, [run.seed for run in active], first)
+            first = False
+            for run, answer in zip(active, answers):
+                if isinstance(answer, Generation):
+                    run.seconds += answer.seconds
+                    run.tokens += len(answer.token_ids)
+                try:
+                    run.call = run.plan.throw(answer) if isinstance(answer, BaseException) else run.plan.send(answer)
+                except StopIteration as stop:
+                    run.call, run.outcome = None, stop.value
     return runs
 
 

@@ -290,11 +290,14 @@ class TipoFamily:
         calls = 0
         for step in steps:
             long_holds = _long_holds(step, state)
+            step_first = None  # a retry's input extends the step's first one: its evaluated state is kept
             for attempt in range(MAX_RETRIES + 1):
                 expand = step.expand if attempt == 0 or not self._filled(step, state, long_holds) else True
                 model_input = self._input(step, state, meta, options, expand)
+                prefix = step_first if step_first and model_input.startswith(step_first) else None
+                step_first = step_first or model_input
                 try:
-                    generation = yield Call(model_input, seed_offset=calls)
+                    generation = yield Call(model_input, seed_offset=calls, prefix=prefix)
                 except PromptTooLongError:  # what was found so far fills the context: enough
                     break
                 calls += 1

@@ -174,15 +174,11 @@ def _permute_rope(weight, heads: int):
     return weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
 
 
-def write_tipo_gguf(folder: Path, path: Path, tensor_type: str = "f16", special_type: str = "control") -> Path:
-    """The folder's weights and tokenizer as a llama.cpp GGUF file (added tokens as ``special_type``)."""
-    import numpy as np
-    from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType, TokenType
-    from safetensors.numpy import load_file
+def _gguf_vocab(processor, added: Mapping[str, int], special_type: str, pad_to: int | None = None):
+    """(pieces, scores, types) of a GGUF vocabulary: the SentencePiece pieces, unused fillers up to
+    ``pad_to`` pieces (a real-size vocabulary), then the added tokens as special tokens."""
+    from gguf import TokenType
 
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    processor = _processor((folder / "tokenizer.model").read_bytes())
-    added = json.loads((folder / "added_tokens.json").read_text(encoding="utf-8"))
     pieces, scores, types = [], [], []
     for i in range(processor.GetPieceSize()):
         pieces.append(processor.IdToPiece(i))
@@ -191,13 +187,25 @@ def write_tipo_gguf(folder: Path, path: Path, tensor_type: str = "f16", special_
                 else TokenType.BYTE if processor.IsByte(i) else TokenType.UNUSED if processor.IsUnused(i)
                 else TokenType.NORMAL)
         types.append(int(kind))
+    while pad_to is not None and len(pieces) < pad_to:
+        pieces.append(f"<unused{len(pieces)}>")
+        scores.append(-1e9)
+        types.append(int(TokenType.UNUSED))
     special = TokenType.CONTROL if special_type == "control" else TokenType.USER_DEFINED
     for token, token_id in sorted(added.items(), key=lambda item: item[1]):
         assert token_id == len(pieces), "added tokens follow the pieces"
         pieces.append(token)
         scores.append(0.0)
         types.append(int(special))
+    return pieces, scores, types
 
+
+def _write_gguf(path: Path, config: Mapping, vocab, state: Mapping, tensor_type: str) -> Path:
+    """A llama.cpp GGUF file of HF-named LLaMA weights (``state``: name → array-like)."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType
+
+    pieces, scores, types = vocab
     h, heads, kv = config["hidden_size"], config["num_attention_heads"], config["num_key_value_heads"]
     writer = GGUFWriter(str(path), "llama")
     writer.add_name("tiny-tipo-test")
@@ -223,7 +231,6 @@ def write_tipo_gguf(folder: Path, path: Path, tensor_type: str = "f16", special_
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
 
-    state = load_file(str(folder / "model.safetensors"))
     names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
              "lm_head.weight": "output.weight"}
     layer = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
@@ -233,7 +240,7 @@ def write_tipo_gguf(folder: Path, path: Path, tensor_type: str = "f16", special_
         for hf, ours in layer.items():
             names[f"model.layers.{i}.{hf}.weight"] = f"blk.{i}.{ours}.weight"
     for key, gguf_name in names.items():
-        array = state[key].astype(np.float32)
+        array = np.asarray(state[key], dtype=np.float32)
         if key.endswith("q_proj.weight"):
             array = _permute_rope(array, heads)
         elif key.endswith("k_proj.weight"):
@@ -247,6 +254,32 @@ def write_tipo_gguf(folder: Path, path: Path, tensor_type: str = "f16", special_
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def write_tipo_gguf(folder: Path, path: Path, tensor_type: str = "f16", special_type: str = "control") -> Path:
+    """The folder's weights and tokenizer as a llama.cpp GGUF file (added tokens as ``special_type``)."""
+    from safetensors.numpy import load_file
+
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    processor = _processor((folder / "tokenizer.model").read_bytes())
+    added = json.loads((folder / "added_tokens.json").read_text(encoding="utf-8"))
+    state = load_file(str(folder / "model.safetensors"))
+    return _write_gguf(path, config, _gguf_vocab(processor, added, special_type), state, tensor_type)
+
+
+def write_steered_tipo_gguf(path: Path, shape: Mapping[str, object], favour: Mapping[str, float],
+                            transitions: Mapping[str, Mapping[str, float]], vocab_size: int = 32013,
+                            seed: int = 0) -> Path:
+    """A GGUF file of ``shape`` (e.g. :data:`TIPO_500M`) with a real-size vocabulary (the trained pieces,
+    unused fillers, TIPO's added tokens last) and steered random weights, written without a folder."""
+    processor = _processor(train_sentencepiece())
+    added = {token: vocab_size - len(ADDED_TOKENS) + n for n, token in enumerate(ADDED_TOKENS)}
+    vocab = _gguf_vocab(processor, added, "control", pad_to=vocab_size - len(ADDED_TOKENS))
+    ids = {piece: n for n, piece in enumerate(vocab[0])}
+    config = tiny_config(vocab_size, **shape)
+    state = steered_state(config, {ids[p]: b for p, b in favour.items()},
+                          {ids[p]: {ids[n]: b for n, b in nexts.items()} for p, nexts in transitions.items()}, seed)
+    return _write_gguf(path, config, vocab, {k: v.numpy() for k, v in state.items()}, "f16")
 
 
 def tag_transitions(tags: Sequence[str], end: float = 1.5, step: float = 7.0) -> dict[str, dict[str, float]]:

@@ -1,0 +1,149 @@
+"""One upsampled prompt on a TIPO-500M-shaped F16 GGUF: our pipeline against KGen's own
+``tipo_runner`` (what z-tipo runs), same file, same llama-cpp-python, same sampling, interleaved.
+
+    /work/benchenv-tipo/bin/python bench/bench_tipo_kgen.py [--runs 5] [--tasks extend_tags add_caption]
+
+Run it in a bench environment outside the repo, with ``tipo-kgen`` (and its torch/transformers)
+installed: the test profiles never install KGen. The model (hidden 1280, 20 layers, FFN 3840,
+32,013 tokens: the TIPO-500M shape, ~1 GB F16) is written once into .cache/bench/ with a trained
+SentencePiece vocabulary padded to the real size and steered random weights, so that both sides
+get tag lists that end (~1 in 25 tags is followed by ``</s>``) and captions of short sentences.
+
+Both sides: temperature 0.35, top-p 0.95, top-k 60, min-p 0.05 (KGen's GGUF path passes no min-p,
+so llama-cpp-python's default 0.05 applies), repetition penalty 1.0 (KGen's default is 1.17; set
+to 1.0 on both), at most 512 new tokens a call, n_ctx as each side sets it, llama.cpp's default
+thread count. KGen's request: ``parse_tipo_request`` with tags only, expand, tags first, and the
+extra NL step only for "tags → tags + caption"; the first model inputs of both sides are checked
+equal before timing. Wall time covers the whole request (all steps and retries), model loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from lib_tagger.models.manager import ModelManager  # noqa: E402
+from lib_tagger.prompt import extract_tags  # noqa: E402
+from lib_tagger.settings import UpsampleSettings  # noqa: E402
+from lib_tagger.upsample import prepare_prompt, upsample_prompts  # noqa: E402
+from tests.factories.tipo_models import TIPO_500M, write_steered_tipo_gguf  # noqa: E402
+
+CACHE = ROOT / ".cache" / "bench"
+PROMPT = "1girl, hatsune miku, vocaloid, aqua hair, twintails, smile, masterpiece, best quality, highres"
+WIDTH, HEIGHT = 832, 1216
+STEER_TAGS = ("smile", "hat", "sky", "dress", "flower", "cloud", "blue", "hair", "eyes", "outdoors", "white",
+              "background", "long", "short", "red", "viewer")
+SAMPLING = {"temperature": 0.35, "top_p": 0.95, "top_k": 60, "min_p": 0.05}
+MAX_NEW = 512
+TASKS = {"extend_tags": "tags → more tags", "add_caption": "tags → tags + caption"}
+
+
+def transitions() -> dict[str, dict[str, float]]:
+    table: dict[str, dict[str, float]] = {",": {f"▁{t}": 7.0 for t in STEER_TAGS}}
+    for t in STEER_TAGS:
+        table[f"▁{t}"] = {",": 7.0, "</s>": 5.9}
+    table[":"] = {"▁She": 9.0}
+    table.update({"▁She": {"▁sits": 9.0}, "▁sits": {".": 9.0}, ".": {"▁She": 7.0, "</s>": 6.6}})
+    return table
+
+
+def model_file() -> Path:
+    path = CACHE / "TIPO-500M-shape-random-F16.gguf"
+    if not path.exists():
+        print(f"writing {path} (once) ...", file=sys.stderr)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        write_steered_tipo_gguf(part, TIPO_500M, {}, transitions())
+        part.replace(path)
+    return path
+
+
+def kgen_request(task: str):
+    """KGen's own request for the prompt (its tag sorting, its operations), as z-tipo builds it."""
+    from kgen.executor.tipo import parse_tipo_request
+    from kgen.formatter import seperate_tags
+
+    tags = [t.tag for t in extract_tags(PROMPT)]
+    meta, operations, general, nl_prompt = parse_tipo_request(
+        seperate_tags(tags), "", tag_length_target="long", nl_length_target="long",
+        generate_extra_nl_prompt=task == "add_caption")
+    meta["aspect_ratio"] = f"{WIDTH / HEIGHT:.1f}"
+    return meta, operations, general, nl_prompt
+
+
+def run_kgen(task: str, seed: int) -> tuple[float, int, int, str]:
+    from kgen.executor.tipo import apply_tipo_prompt, tipo_runner
+
+    meta, operations, general, nl_prompt = kgen_request(task)
+    start = time.perf_counter()
+    parsed, timing = tipo_runner(meta, operations, general, nl_prompt, seed=seed, max_new_tokens=MAX_NEW,
+                                 repetition_penalty=1.0, **{k: v for k, v in SAMPLING.items() if k != "min_p"})
+    seconds = time.perf_counter() - start
+    first = apply_tipo_prompt(meta, general, nl_prompt, *operations[0])
+    return seconds, int(timing.get("generated_tokens", 0)), int(timing.get("generate_pass", 0)), first
+
+
+def run_ours(manager: ModelManager, model: Path, task: str, seed: int) -> tuple[float, int, int, str]:
+    settings = UpsampleSettings(enabled=True, model=str(model), task=task, max_new_tokens=MAX_NEW, **SAMPLING)
+    start = time.perf_counter()
+    result = upsample_prompts([PROMPT], settings, seeds=[seed], width=WIDTH, height=HEIGHT, manager=manager)[0]
+    seconds = time.perf_counter() - start
+    return seconds, int(result.timings["tokens"]), int(result.timings["calls"]), result.model_input
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    args = parser.parse_args()
+
+    import kgen.models as kgen_models
+
+    model = model_file()
+    kgen_models.model_dir = model.parent
+    kgen_models.load_model(model.name, gguf=True, device="cpu")
+    manager = ModelManager(device="cpu", backend="llama-cpp")
+    print(f"model: {model.name} ({model.stat().st_size / 2**30:.2f} GiB), prompt: {PROMPT}", file=sys.stderr)
+
+    rows = []
+    for task in args.tasks:
+        ours_input = prepare_prompt(PROMPT, UpsampleSettings(task=task), WIDTH, HEIGHT, "tipo").model_input
+        run_ours(manager, model, task, 1)  # load and warm up both
+        _, _, _, kgen_input = run_kgen(task, 1)
+        if ours_input != kgen_input:
+            raise SystemExit(f"the first model inputs differ:\n{ours_input!r}\n{kgen_input!r}")
+        samples: dict[str, list[tuple[float, int, int]]] = {"ours": [], "kgen": []}
+        seeds = random.Random(7).sample(range(1, 2**31), args.runs)
+        for n, seed in enumerate(seeds):
+            order = ("ours", "kgen") if n % 2 == 0 else ("kgen", "ours")
+            for side in order:
+                out = run_ours(manager, model, task, seed) if side == "ours" else run_kgen(task, seed)
+                samples[side].append(out[:3])
+                print(f"{task} seed {seed} {side}: {out[0]:.2f} s, {out[1]} tokens, {out[2]} calls", file=sys.stderr)
+        rows.append((task, samples))
+    manager.unload()
+
+    print("| request | side | median wall s | median new tokens | calls (median) | ms per new token | ours / KGen |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for task, samples in rows:
+        wall = {side: statistics.median(s[0] for s in runs) for side, runs in samples.items()}
+        for side in ("ours", "kgen"):
+            runs = samples[side]
+            tokens = statistics.median(s[1] for s in runs)
+            per_token = 1000 * sum(s[0] for s in runs) / max(sum(s[1] for s in runs), 1)
+            ratio = f"{wall['ours'] / wall['kgen']:.2f}x" if side == "ours" else ""
+            print(f"| {TASKS[task]} | {'ours' if side == 'ours' else 'KGen tipo_runner'} | {wall[side]:.2f} | "
+                  f"{tokens:.0f} | {statistics.median(s[2] for s in runs):.0f} | {per_token:.1f} | {ratio} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
