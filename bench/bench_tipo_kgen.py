@@ -7,7 +7,7 @@ Run it in a bench environment outside the repo, with ``tipo-kgen`` (and its torc
 installed: the test profiles never install KGen. The model (hidden 1280, 20 layers, FFN 3840,
 32,013 tokens: the TIPO-500M shape, ~1 GB F16) is written once into .cache/bench/ with a trained
 SentencePiece vocabulary padded to the real size and steered random weights, so that both sides
-get tag lists that end (~1 in 25 tags is followed by ``</s>``) and captions of short sentences.
+get tag lists that end (about 1 in 30 tags is followed by ``</s>``) and captions of short sentences.
 
 Both sides: temperature 0.35, top-p 0.95, top-k 60, min-p 0.05 (KGen's GGUF path passes no min-p,
 so llama-cpp-python's default 0.05 applies), repetition penalty 1.0 (KGen's default is 1.17; set
@@ -49,7 +49,7 @@ TASKS = {"extend_tags": "tags → more tags", "add_caption": "tags → tags + ca
 def transitions() -> dict[str, dict[str, float]]:
     table: dict[str, dict[str, float]] = {",": {f"▁{t}": 7.0 for t in STEER_TAGS}}
     for t in STEER_TAGS:
-        table[f"▁{t}"] = {",": 7.0, "</s>": 5.9}
+        table[f"▁{t}"] = {",": 7.0, "</s>": 7.6}
     table[":"] = {"▁She": 9.0}
     table.update({"▁She": {"▁sits": 9.0}, "▁sits": {".": 9.0}, ".": {"▁She": 7.0, "</s>": 6.6}})
     return table
@@ -61,7 +61,7 @@ def model_file() -> Path:
         print(f"writing {path} (once) ...", file=sys.stderr)
         CACHE.mkdir(parents=True, exist_ok=True)
         part = path.with_name(path.name + ".part")
-        write_steered_tipo_gguf(part, TIPO_500M, {}, transitions())
+        write_steered_tipo_gguf(part, TIPO_500M, {",": 2.0}, transitions())
         part.replace(path)
     return path
 

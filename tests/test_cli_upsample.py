@@ -34,7 +34,7 @@ def test_tipo_json_gives_the_tags_and_the_caption_apart(tmp_path):
     folder = make_tipo_folder(tmp_path / "TIPO-tiny", favour={",": 3.0}, transitions=transitions(), hidden_size=128)
     result = run_cli("upsample", "--model", str(folder), "--prompt", "1girl, solo", "--task", "add_caption",
                      "--length", "very_short", "--nl-length", "very_short", "--nl-position", "new_line",
-                     "--temperature", "0.35", "--top-k", "60", "--min-p", "0.1", "--max-new-tokens", "48",
+                     "--temperature", "0.35", "--top-k", "60", "--min-p", "0.1", "--max-new-tokens", "32",
                      "--backend", "torch", "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)

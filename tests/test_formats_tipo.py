@@ -151,7 +151,7 @@ def test_sentences():
 
 
 # ---------------------------------------------------------------- plans
-PREFIXES: list[str | None] = []  # the prefix of each call of the last plan run
+SEEN_PREFIXES: list[str | None] = []  # the prefix of each call of the last plan run
 
 
 def run_plan(prompt: str, answers: list[str], nl: str = "", max_new_tokens: int = 512, **options):
@@ -164,7 +164,7 @@ def run_plan(prompt: str, answers: list[str], nl: str = "", max_new_tokens: int 
         return fresh
 
     job = Job(fields_of(prompt), FormatOptions(**{**PORTRAIT, **options}), accept, nl, max_new_tokens)
-    PREFIXES.clear()
+    SEEN_PREFIXES.clear()
     plan = TIPO.plan("tipo", job)
     inputs, offsets = [], []
     call = next(plan)
@@ -172,7 +172,7 @@ def run_plan(prompt: str, answers: list[str], nl: str = "", max_new_tokens: int 
         for answer in answers:
             inputs.append(call.model_input)
             offsets.append(call.seed_offset)
-            PREFIXES.append(call.prefix)
+            SEEN_PREFIXES.append(call.prefix)
             if isinstance(answer, BaseException):
                 call = plan.throw(answer)
             else:
@@ -194,7 +194,7 @@ def test_extend_tags_retries_with_what_it_found_until_the_target():
         "aspect_ratio: 0.7\ntarget: <|long|>\ntag: 1girl, solo" + many("a", 10) + many("b", 10),
     ]
     assert offsets == [0, 1, 2]  # seed + n
-    assert PREFIXES == [None, inputs[0], inputs[0]]  # a retry may reuse the evaluated first input
+    assert [None, inputs[0], inputs[0]] == SEEN_PREFIXES  # a retry may reuse the evaluated first input
     assert len(outcome.new_tags) == 40 and outcome.calls == 3 and outcome.nl_text == ""
 
 

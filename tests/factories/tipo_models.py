@@ -96,8 +96,11 @@ def tiny_config(vocab_size: int, **overrides: object) -> dict[str, object]:
 
 
 def steered_state(config: Mapping[str, object], favour: Mapping[int, float],
-                  transitions: Mapping[int, Mapping[int, float]], seed: int = 0):
-    """Random LLaMA weights (HF key names) steered by ``favour`` and ``transitions`` (see the module doc)."""
+                  transitions: Mapping[int, Mapping[int, float]], seed: int = 0, block_out_std: float = 0.001):
+    """Random LLaMA weights (HF key names) steered by ``favour`` and ``transitions`` (see the module doc).
+
+    ``block_out_std``: the scale of the blocks' output projections when steered; deep, wide models
+    (20 layers of 1280) need 0, or the blocks' sum drowns the token's embedding."""
     import torch
 
     from tests.factories.torch_models import hf_key_shapes
@@ -111,7 +114,7 @@ def steered_state(config: Mapping[str, object], favour: Mapping[int, float],
         if key.endswith("norm.weight"):
             state[key] = torch.ones(shape)
         elif key.endswith(("o_proj.weight", "down_proj.weight")):
-            state[key] = (0.001 if steered else 0.02) * torch.randn(shape, generator=gen)
+            state[key] = (block_out_std if steered else 0.02) * torch.randn(shape, generator=gen)
         else:
             state[key] = 0.02 * torch.randn(shape, generator=gen)
     if steered:
@@ -271,14 +274,18 @@ def write_steered_tipo_gguf(path: Path, shape: Mapping[str, object], favour: Map
                             transitions: Mapping[str, Mapping[str, float]], vocab_size: int = 32013,
                             seed: int = 0) -> Path:
     """A GGUF file of ``shape`` (e.g. :data:`TIPO_500M`) with a real-size vocabulary (the trained pieces,
-    unused fillers, TIPO's added tokens last) and steered random weights, written without a folder."""
+    unused fillers, TIPO's added tokens last) and steered random weights, written without a folder.
+    The blocks' output projections are zero, so the steering holds at any depth (every matrix
+    product still runs at full size); the fillers are biased away."""
     processor = _processor(train_sentencepiece())
     added = {token: vocab_size - len(ADDED_TOKENS) + n for n, token in enumerate(ADDED_TOKENS)}
     vocab = _gguf_vocab(processor, added, "control", pad_to=vocab_size - len(ADDED_TOKENS))
     ids = {piece: n for n, piece in enumerate(vocab[0])}
     config = tiny_config(vocab_size, **shape)
-    state = steered_state(config, {ids[p]: b for p, b in favour.items()},
-                          {ids[p]: {ids[n]: b for n, b in nexts.items()} for p, nexts in transitions.items()}, seed)
+    fillers = {n: -30.0 for n in range(processor.GetPieceSize(), vocab_size - len(ADDED_TOKENS))}  # never sampled
+    state = steered_state(config, {**fillers, **{ids[p]: b for p, b in favour.items()}},
+                          {ids[p]: {ids[n]: b for n, b in nexts.items()} for p, nexts in transitions.items()}, seed,
+                          block_out_std=0.0)
     return _write_gguf(path, config, vocab, {k: v.numpy() for k, v in state.items()}, "f16")
 
 
