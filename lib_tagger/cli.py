@@ -13,6 +13,7 @@ from .settings import (
     IDENTITIES,
     LENGTHS,
     NL_POSITIONS,
+    OUTPUT_FORMATS,
     POSITIONS,
     PRESETS,
     RATINGS,
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--nl-length", choices=LENGTHS, default="long", help="TIPO: caption length")
     up.add_argument("--nl-position", choices=NL_POSITIONS, default="end",
                     help="TIPO: where the caption goes (after the tags, a new line, before the first BREAK)")
+    up.add_argument("--output-format", choices=OUTPUT_FORMATS, default="insert",
+                    help="insert (keep the prompt, add at one place) or a template that rebuilds the prompt "
+                         "in the model's order (weights and BREAK are not kept)")
     up.add_argument("--preset", choices=("custom", *PRESETS), default="custom")
     up.add_argument("--temperature", type=float, default=UpsampleSettings().temperature)
     up.add_argument("--top-p", type=float, default=UpsampleSettings().top_p)
@@ -98,7 +102,7 @@ def _settings_from(args: argparse.Namespace) -> UpsampleSettings:
         preset=args.preset, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p,
         ban_tags=args.ban, position=args.position, seed_mode="fixed", seed=args.seed,
         max_new_tokens=args.max_new_tokens, nl_prompt=args.nl_prompt, task=args.task, nl_length=args.nl_length,
-        nl_position=args.nl_position,
+        nl_position=args.nl_position, output_format=args.output_format,
     )
 
 

@@ -24,6 +24,8 @@ SEED_MODES = ("image", "fixed")
 TASKS = ("extend_tags", "add_caption", "caption_to_tags", "extend_both")
 #: Where natural-language text goes: after the last tag, on a new last line, before the first BREAK.
 NL_POSITIONS = ("end", "new_line", "before_break")
+#: How the result becomes the prompt: inserted (the prompt kept byte for byte), or a template (lib_tagger/output.py).
+OUTPUT_FORMATS = ("insert", "tags_first", "nl_first", "tags_only", "nl_only")
 
 DEFAULT_MODEL = "dart-v2-moe-sft"
 
@@ -67,6 +69,7 @@ class UpsampleSettings:
     task: str = "extend_tags"
     nl_length: str = "long"
     nl_position: str = "end"
+    output_format: str = "insert"
 
     def __post_init__(self) -> None:
         coerced = {f.name: _coerce(f.name, f.type, getattr(self, f.name)) for f in fields(self)}
@@ -156,6 +159,7 @@ class UpsampleSettings:
             "task": TASKS,
             "nl_length": LENGTHS,
             "nl_position": NL_POSITIONS,
+            "output_format": OUTPUT_FORMATS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

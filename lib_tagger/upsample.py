@@ -17,8 +17,8 @@ from .formats.tipo import TIPO
 from .generate.bans import expand_patterns
 from .generate.base import Generation, PromptTooLongError, SamplingParams
 from .models.manager import ModelManager, get_manager
-from .prompt import extract_tags, insert_tags, is_clean_tag, normalize_tag
-from .prompt.sentences import insert_sentences
+from .output import compose
+from .prompt import extract_tags, is_clean_tag, normalize_tag
 from .settings import UpsampleSettings
 from .tags import TagFields, get_tag_db, normalize_key, sort_tags
 
@@ -112,8 +112,8 @@ def upsample_prompts(
         results = []
         for prompt, seed, prep, run in zip(prompts, seeds, prepared, runs):
             t0 = time.perf_counter()
-            inserted = insert_tags(prompt, run.outcome.new_tags, settings.position, canonical=db.canonical)
-            text = insert_sentences(inserted.prompt, run.outcome.nl_text, settings.nl_position)
+            out = compose(prompt, run.outcome.new_tags, run.outcome.nl_text, settings.output_format,
+                          settings.position, settings.nl_position, canonical=db.canonical)
             timings = {
                 "load": loaded.seconds,
                 "prepare": prepare_seconds / len(prompts),
@@ -123,8 +123,8 @@ def upsample_prompts(
                 "tokens": float(run.tokens),
             }
             timings["total"] = timings["prepare"] + timings["generate"] + (time.perf_counter() - t0)
-            results.append(UpsampleResult(text.prompt, prompt, list(inserted.inserted), prep.model_input, seed,
-                                          timings, "".join(text.inserted)))
+            results.append(UpsampleResult(out.prompt, prompt, list(out.tags), prep.model_input, seed, timings,
+                                          out.text))
     return results
 
 

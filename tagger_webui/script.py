@@ -83,12 +83,11 @@ def upsample(prompts: Sequence[str], settings: UpsampleSettings, seeds: Sequence
 
 def insert_same(prompt: str, result: Any, settings: UpsampleSettings) -> str:
     """``prompt`` with the tags and text another prompt received (a separate hires prompt)."""
-    from lib_tagger.prompt import insert_tags
-    from lib_tagger.prompt.sentences import insert_sentences
+    from lib_tagger.output import compose
     from lib_tagger.tags import get_tag_db
 
-    tagged = insert_tags(prompt, result.new_tags, settings.position, canonical=get_tag_db().canonical).prompt
-    return insert_sentences(tagged, result.nl_text, settings.nl_position).prompt if result.nl_text else tagged
+    return compose(prompt, result.new_tags, result.nl_text, settings.output_format, settings.position,
+                   settings.nl_position, canonical=get_tag_db().canonical).prompt
 
 
 def summary(results: Sequence[Any], seeds: Sequence[int]) -> str:

@@ -15,6 +15,7 @@ from lib_tagger.settings import (
     IDENTITIES,
     LENGTHS,
     NL_POSITIONS,
+    OUTPUT_FORMATS,
     POSITIONS,
     PRESETS,
     RATINGS,
@@ -100,6 +101,9 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
                                      elem_id=eid("position"))
             c["timing"] = gr.Radio(label="When", choices=list(TIMINGS), value=defaults.timing,
                                    elem_id=eid("timing"))
+            c["output_format"] = gr.Dropdown(label="Output (templates rebuild the prompt)",
+                                             choices=list(OUTPUT_FORMATS), value=defaults.output_format,
+                                             elem_id=eid("output_format"))
         with gr.Row():
             c["seed_mode"] = gr.Radio(label="Tag seed", choices=list(SEED_MODES), value=defaults.seed_mode,
                                       elem_id=eid("seed_mode"))

@@ -164,3 +164,14 @@ def test_broken_tokenizer_files_are_named(tmp_path):
     (folder / "added_tokens.json").write_text('{"<|empty|>": "x"}')
     with pytest.raises(ModelLoadError, match="added_tokens.json"):
         SentencePieceTokenizer.from_folder(folder)
+
+
+def test_an_output_template_rebuilds_the_prompt_in_the_models_order(models, managers):
+    from lib_tagger.output import compose
+
+    (result,) = run(models["torch"], [PROMPT], [5], managers["torch"], task="add_caption", length="very_short",
+                    nl_length="very_short", output_format="nl_first")
+    assert result.nl_text and result.new_tags
+    assert result.prompt == compose(PROMPT, result.new_tags, result.nl_text, "nl_first").prompt
+    assert result.prompt.startswith("1girl, " + result.nl_text + ", aqua hair, solo, twintails, ")
+    assert result.prompt.endswith(" <lora:miku:0.7>")
