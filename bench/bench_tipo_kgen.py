@@ -39,16 +39,29 @@ from tests.factories.tipo_models import TIPO_500M, write_steered_tipo_gguf  # no
 CACHE = ROOT / ".cache" / "bench"
 PROMPT = "1girl, hatsune miku, vocaloid, aqua hair, twintails, smile, masterpiece, best quality, highres"
 WIDTH, HEIGHT = 832, 1216
-STEER_TAGS = ("smile", "hat", "sky", "dress", "flower", "cloud", "blue", "hair", "eyes", "outdoors", "white",
-              "background", "long", "short", "red", "viewer")
+#: Tags the steered model writes: whole-piece words of its vocabulary (the prompt's and the format's
+#: own words left out), so that a pass can reach TIPO's targets once duplicates are dropped.
+SKIP = {"tag", "meta", "rating", "artist", "characters", "copyrights", "quality", "aspect", "target", "long",
+        "short", "She", "sits", "The", "Two", "and", "the", "with"}
 SAMPLING = {"temperature": 0.35, "top_p": 0.95, "top_k": 60, "min_p": 0.05}
 MAX_NEW = 512
 TASKS = {"extend_tags": "tags → more tags", "add_caption": "tags → tags + caption"}
 
 
+def steer_tags() -> list[str]:
+    from tests.factories.tipo_models import _processor, train_sentencepiece
+
+    processor = _processor(train_sentencepiece())
+    pieces = [processor.IdToPiece(i) for i in range(processor.GetPieceSize())]
+    words = [p[1:] for p in pieces if p.startswith("▁") and p[1:].isalpha() and len(p) >= 4]
+    prompt = {word for t in extract_tags(PROMPT) for word in t.tag.split()}
+    return [w for w in words if w not in SKIP and w not in prompt]
+
+
 def transitions() -> dict[str, dict[str, float]]:
-    table: dict[str, dict[str, float]] = {",": {f"▁{t}": 7.0 for t in STEER_TAGS}}
-    for t in STEER_TAGS:
+    tags = steer_tags()
+    table: dict[str, dict[str, float]] = {",": {f"▁{t}": 7.0 for t in tags}}
+    for t in [*tags, "smile", "highres"]:
         table[f"▁{t}"] = {",": 7.0, "</s>": 7.6}
     table[":"] = {"▁She": 9.0}
     table.update({"▁She": {"▁sits": 9.0}, "▁sits": {".": 9.0}, ".": {"▁She": 7.0, "</s>": 6.6}})
