@@ -201,8 +201,10 @@ def test_extend_tags_retries_with_what_it_found_until_the_target():
 def test_retries_are_bounded_and_stop_when_nothing_new_comes():
     _, offsets, outcome = run_plan("1girl", [", x", ", y", ", z", ", w"], length="very_long")
     assert offsets == [0, 1, 2, 3] and outcome.new_tags == ["x", "y", "z", "w"]  # 1 + MAX_RETRIES calls
-    _, offsets, outcome = run_plan("1girl", [", x", ", x"], length="very_long")
-    assert offsets == [0, 1] and outcome.new_tags == ["x"]
+    _, offsets, outcome = run_plan("1girl", [", x", ", x", ", x"], length="very_long")
+    assert offsets == [0, 1, 2] and outcome.new_tags == ["x"]  # two calls in a row added nothing
+    _, offsets, outcome = run_plan("1girl", ["", ", y", "", ""], length="very_long")
+    assert offsets == [0, 1, 2, 3] and outcome.new_tags == ["y"]  # one empty call does not end the step
 
 
 def test_new_tags_are_cut_to_the_tag_maximum_not_the_sentence_maximum():
@@ -222,7 +224,7 @@ def test_add_caption_writes_a_caption_from_the_extended_tags():
 
 
 def test_a_caption_retry_continues_the_caption():
-    inputs, _, outcome = run_plan("1girl", [many("t", 40), " A girl stands.", " She smiles.", ""],
+    inputs, _, outcome = run_plan("1girl", [many("t", 40), " A girl stands.", " She smiles.", "", ""],
                                   task="add_caption", nl_length="long")
     assert inputs[2].endswith("<|tag_to_long|>\ntag: 1girl" + many("t", 40) + "\nlong: A girl stands.")
     assert outcome.nl_text == "A girl stands. She smiles."
@@ -248,13 +250,13 @@ def test_caption_sentences_are_cut_to_the_caption_maximum_but_never_the_users():
 
 
 def test_tasks_that_only_read_the_caption_keep_it_as_written():
-    inputs, _, outcome = run_plan("", [" and a cat. \ntag: cat, roof, night", ""], NL, task="extend_tags",
+    inputs, _, outcome = run_plan("", [" and a cat. \ntag: cat, roof, night", "", ""], NL, task="extend_tags",
                                   length="very_short")
     assert outcome.new_tags == ["cat", "roof", "night"] and outcome.nl_text == NL
     assert inputs[1].endswith("long: " + NL + "\ntag: cat, roof, night")  # the caption as written, not extended
-    inputs, _, outcome = run_plan("", [" cat, roof", ""], NL, task="caption_to_tags", length="very_short")
-    assert inputs == ["aspect_ratio: 0.7\ntarget: <|very_short|> <|long_to_tag|>\nlong: " + NL + "\ntag:",
-                      "aspect_ratio: 0.7\ntarget: <|very_short|> <|long_to_tag|>\nlong: " + NL + "\ntag: cat, roof"]
+    inputs, _, outcome = run_plan("", [" cat, roof", "", ""], NL, task="caption_to_tags", length="very_short")
+    head = "aspect_ratio: 0.7\ntarget: <|very_short|> <|long_to_tag|>\nlong: " + NL + "\ntag:"
+    assert inputs == [head, head + " cat, roof", head + " cat, roof"]
     assert outcome.new_tags == ["cat", "roof"] and outcome.nl_text == NL
 
 

@@ -30,7 +30,7 @@ Decisions:
 - Every call after the first reads what earlier calls produced. A step is retried (seed + 1 for
   each model call of the plan) until it has the target count of tags (very_short 6, short 18,
   long 36, very_long 54) or sentences (1 / 2 / 4 / 8), at most :data:`MAX_RETRIES` times, and
-  stops early when a call adds nothing. A retry continues the field the step fills.
+  stops early when two calls in a row add nothing. A retry continues the field the step fills.
 - The user's tags are kept, new tags are cut to the length's maximum total (18 / 36 / 54 / 72
   tags; KGen cuts tags with the sentence maximum by mistake), sentences to 2 / 4 / 8 / unlimited.
 - Parsing keeps the first occurrence of each known key; only known keys start a field, so a
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +56,9 @@ TAG_TARGETS = {"very_short": 6, "short": 18, "long": 36, "very_long": 54}
 TAG_MAXIMA = {"very_short": 18, "short": 36, "long": 54, "very_long": 72}
 SENTENCE_TARGETS = {"very_short": 1, "short": 2, "long": 4, "very_long": 8}
 SENTENCE_MAXIMA: dict[str, int | None] = {"very_short": 2, "short": 4, "long": 8, "very_long": None}
-#: Extra calls a step may take to reach its target.
+#: Extra calls a step may take to reach its target, and how many calls in a row may add nothing.
 MAX_RETRIES = 3
+MAX_IDLE = 2
 #: The added tokens of the TIPO vocabulary; each must stay one token.
 ADDED_TOKENS = (
     "<|empty|>", "<|very_short|>", "<|short|>", "<|long|>", "<|very_long|>", "<|tag_to_long|>",
@@ -291,6 +291,7 @@ class TipoFamily:
         for step in steps:
             long_holds = _long_holds(step, state)
             step_first = None  # a retry's input extends the step's first one: its evaluated state is kept
+            idle = 0  # calls in a row that added nothing
             for attempt in range(MAX_RETRIES + 1):
                 expand = step.expand if attempt == 0 or not self._filled(step, state, long_holds) else True
                 model_input = self._input(step, state, meta, options, expand)
@@ -302,8 +303,8 @@ class TipoFamily:
                     break
                 calls += 1
                 parsed = parse_tipo_text(model_input + generation.text, cut_off(generation, job.max_new_tokens))
-                progressed = self._take(parsed, step, state, long_holds, job)
-                if self._reached(step, state, options, long_holds) or not progressed:
+                idle = 0 if self._take(parsed, step, state, long_holds, job) else idle + 1
+                if self._reached(step, state, options, long_holds) or idle >= MAX_IDLE:
                     break
         new_tags = state.new_tags[: max(TAG_MAXIMA[tipo_length(options.length)] - len(user_tags), 0)]
         return Outcome(new_tags, self._nl_text(job.nl_prompt, state, options), calls)
@@ -378,7 +379,3 @@ class TipoFamily:
 
 TIPO = TipoFamily()
 
-
-def added_token_ids(names: Sequence[str], vocab: dict[str, int]) -> dict[str, int]:
-    """The ids of TIPO's added tokens in ``vocab`` (those it has)."""
-    return {name: vocab[name] for name in names if name in vocab}
