@@ -1,13 +1,16 @@
 """One upsampled prompt on a TIPO-500M-shaped F16 GGUF: our pipeline against KGen's own
 ``tipo_runner`` (what z-tipo runs), same file, same llama-cpp-python, same sampling, interleaved.
 
-    /work/benchenv-tipo/bin/python bench/bench_tipo_kgen.py [--runs 5] [--tasks extend_tags add_caption]
+    chrt -f 50 /work/benchenv-tipo/bin/python bench/bench_tipo_kgen.py [--runs 3] [--end-bias 7.95]
+        [--tasks extend_tags add_caption]
 
 Run it in a bench environment outside the repo, with ``tipo-kgen`` (and its torch/transformers)
 installed: the test profiles never install KGen. The model (hidden 1280, 20 layers, FFN 3840,
 32,013 tokens: the TIPO-500M shape, ~1 GB F16) is written once into .cache/bench/ with a trained
 SentencePiece vocabulary padded to the real size and steered random weights, so that both sides
-get tag lists that end (about 1 in 30 tags is followed by ``</s>``) and captions of short sentences.
+get tag lists that end and captions of short sentences. ``--end-bias`` sets how soon a list ends:
+7.95 gives ~35 tags a pass (within TIPO's maximum of 54 for "long"), 7.6 ~80 (beyond it, where
+KGen's truncation bug cuts the new tags to 8 minus the input's and then retries up to 10 times).
 
 Both sides: temperature 0.35, top-p 0.95, top-k 60, min-p 0.05 (KGen's GGUF path passes no min-p,
 so llama-cpp-python's default 0.05 applies), repetition penalty 1.0 (KGen's default is 1.17; set
@@ -58,23 +61,23 @@ def steer_tags() -> list[str]:
     return [w for w in words if w not in SKIP and w not in prompt]
 
 
-def transitions() -> dict[str, dict[str, float]]:
+def transitions(end_bias: float) -> dict[str, dict[str, float]]:
     tags = steer_tags()
     table: dict[str, dict[str, float]] = {",": {f"▁{t}": 7.0 for t in tags}}
     for t in [*tags, "smile", "highres"]:
-        table[f"▁{t}"] = {",": 7.0, "</s>": 7.6}
+        table[f"▁{t}"] = {",": 7.0, "</s>": end_bias}
     table[":"] = {"▁She": 9.0}
     table.update({"▁She": {"▁sits": 9.0}, "▁sits": {".": 9.0}, ".": {"▁She": 7.0, "</s>": 6.6}})
     return table
 
 
-def model_file() -> Path:
-    path = CACHE / "TIPO-500M-shape-random-F16.gguf"
+def model_file(end_bias: float) -> Path:
+    path = CACHE / f"TIPO-500M-shape-random-end{end_bias:g}-F16.gguf"
     if not path.exists():
         print(f"writing {path} (once) ...", file=sys.stderr)
         CACHE.mkdir(parents=True, exist_ok=True)
         part = path.with_name(path.name + ".part")
-        write_steered_tipo_gguf(part, TIPO_500M, {",": 2.0}, transitions())
+        write_steered_tipo_gguf(part, TIPO_500M, {",": 2.0}, transitions(end_bias))
         part.replace(path)
     return path
 
@@ -114,13 +117,14 @@ def run_ours(manager: ModelManager, model: Path, task: str, seed: int) -> tuple[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--end-bias", type=float, default=7.95, help="logit bias of </s> after a tag (see above)")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
     args = parser.parse_args()
 
     import kgen.models as kgen_models
 
-    model = model_file()
+    model = model_file(args.end_bias)
     kgen_models.model_dir = model.parent
     kgen_models.load_model(model.name, gguf=True, device="cpu")
     manager = ModelManager(device="cpu", backend="llama-cpp")
