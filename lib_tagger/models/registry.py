@@ -79,8 +79,6 @@ MODELS: dict[str, ModelSpec] = {
         _tipo("tipo-100m", "KBlueLeaf/TIPO-100M", "TIPO-100M-F16.gguf", "TIPO 100M, LLaMA ~100M, fastest"),
     )
 }
-#: The TIPO model chosen when a TIPO model is asked for without a name.
-DEFAULT_TIPO = "tipo-500m-ft"
 
 
 def get_spec(name: str) -> ModelSpec:
