@@ -9,7 +9,18 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from .models.registry import GGUF_FILES, MODELS
-from .settings import IDENTITIES, LENGTHS, POSITIONS, PRESETS, RATINGS, SettingsError, UpsampleSettings
+from .settings import (
+    IDENTITIES,
+    LENGTHS,
+    NL_POSITIONS,
+    OUTPUT_FORMATS,
+    POSITIONS,
+    PRESETS,
+    RATINGS,
+    TASKS,
+    SettingsError,
+    UpsampleSettings,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,10 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--width", type=int, default=1024)
     up.add_argument("--height", type=int, default=1024)
     up.add_argument("--rating", choices=RATINGS, default="auto")
-    up.add_argument("--length", choices=LENGTHS, default="long")
+    up.add_argument("--length", choices=LENGTHS, default="long",
+                    help="how many tags to aim for (TIPO reads medium as long)")
     up.add_argument("--identity", choices=IDENTITIES, default="none")
     up.add_argument("--ban", default="", help="tags never to add, comma separated; * wildcards and /regex/")
     up.add_argument("--position", choices=POSITIONS, default="end")
+    up.add_argument("--nl-prompt", default="", help="TIPO: a natural-language prompt (caption)")
+    up.add_argument("--task", choices=TASKS, default="extend_tags",
+                    help="TIPO: extend_tags (tags → more tags), add_caption (tags → tags + a caption), "
+                         "caption_to_tags, extend_both (tags + caption → both extended)")
+    up.add_argument("--nl-length", choices=LENGTHS, default="long", help="TIPO: caption length")
+    up.add_argument("--nl-position", choices=NL_POSITIONS, default="end",
+                    help="TIPO: where the caption goes (after the tags, a new line, before the first BREAK)")
+    up.add_argument("--output-format", choices=OUTPUT_FORMATS, default="insert",
+                    help="insert (keep the prompt, add at one place) or a template that rebuilds the prompt "
+                         "in the model's order (weights and BREAK are not kept)")
     up.add_argument("--preset", choices=("custom", *PRESETS), default="custom")
     up.add_argument("--temperature", type=float, default=UpsampleSettings().temperature)
     up.add_argument("--top-p", type=float, default=UpsampleSettings().top_p)
@@ -43,11 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=0)
     up.add_argument("--backend", choices=("auto", "llama-cpp", "torch"), default="auto")
     up.add_argument("--quant", choices=tuple(GGUF_FILES), default="q8_0",
-                    help="which GGUF file of a DanTagGen model to use")
+                    help="which GGUF file of a DanTagGen model to use (TIPO publishes F16 only)")
     up.add_argument("--device", default="auto", help="auto, cpu or cuda")
     up.add_argument("--models-dir", default=None, help="where model files live (default: the HF cache)")
     up.add_argument("--format", dest="prompt_format", default=None,
-                    help="prompt format of a local model path: dart-sft, dart-base, dantaggen, dantaggen-quality")
+                    help="prompt format of a local model path: dart-sft, dart-base, dantaggen, dantaggen-quality, tipo")
     up.add_argument("--dry-run", action="store_true", help="print the model input; load no model")
     up.add_argument("--json", action="store_true", help="JSON output")
     up.set_defaults(handler=_cmd_upsample)
@@ -79,7 +101,8 @@ def _settings_from(args: argparse.Namespace) -> UpsampleSettings:
         enabled=True, model=args.model, length=args.length, rating=args.rating, identity=args.identity,
         preset=args.preset, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p,
         ban_tags=args.ban, position=args.position, seed_mode="fixed", seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
+        max_new_tokens=args.max_new_tokens, nl_prompt=args.nl_prompt, task=args.task, nl_length=args.nl_length,
+        nl_position=args.nl_position, output_format=args.output_format,
     )
 
 
@@ -121,8 +144,9 @@ def _cmd_upsample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     finally:
         manager.unload()
     if args.json:
-        print(json.dumps({"prompt": result.prompt, "new_tags": result.new_tags, "model_input": result.model_input,
-                          "seed": result.seed, "timings": result.timings}, ensure_ascii=False, indent=2))
+        print(json.dumps({"prompt": result.prompt, "new_tags": result.new_tags, "nl_text": result.nl_text,
+                          "model_input": result.model_input, "seed": result.seed, "timings": result.timings},
+                         ensure_ascii=False, indent=2))
     else:
         print(result.prompt)
     return 0

@@ -20,6 +20,12 @@ IDENTITIES = ("none", "lax", "strict")
 POSITIONS = ("end", "before_break")
 TIMINGS = ("per_image", "before_styles")
 SEED_MODES = ("image", "fixed")
+#: TIPO's tasks: tags → more tags, tags → tags + a caption, caption → tags, tags + caption → both extended.
+TASKS = ("extend_tags", "add_caption", "caption_to_tags", "extend_both")
+#: Where natural-language text goes: after the last tag, on a new last line, before the first BREAK.
+NL_POSITIONS = ("end", "new_line", "before_break")
+#: How the result becomes the prompt: inserted (the prompt kept byte for byte), or a template (lib_tagger/output.py).
+OUTPUT_FORMATS = ("insert", "tags_first", "nl_first", "tags_only", "nl_only")
 
 DEFAULT_MODEL = "dart-v2-moe-sft"
 
@@ -28,6 +34,7 @@ PRESETS: dict[str, tuple[float, float, int, float]] = {
     "balanced": (1.0, 0.95, 100, 0.0),
     "focused": (0.8, 0.85, 50, 0.05),
     "creative": (1.35, 0.95, 100, 0.0),
+    "tipo": (0.35, 0.95, 60, 0.1),  # KGen's defaults for TIPO
 }
 
 INFOTEXT_PREFIX = "Tagger"
@@ -57,6 +64,12 @@ class UpsampleSettings:
     seed_mode: str = "image"
     seed: int = -1
     max_new_tokens: int = 128
+    # TIPO only (other models ignore them); new fields go last: positional API args follow this order.
+    nl_prompt: str = ""
+    task: str = "extend_tags"
+    nl_length: str = "long"
+    nl_position: str = "end"
+    output_format: str = "insert"
 
     def __post_init__(self) -> None:
         coerced = {f.name: _coerce(f.name, f.type, getattr(self, f.name)) for f in fields(self)}
@@ -143,6 +156,10 @@ class UpsampleSettings:
             "timing": TIMINGS,
             "seed_mode": SEED_MODES,
             "preset": ("custom", *PRESETS),
+            "task": TASKS,
+            "nl_length": LENGTHS,
+            "nl_position": NL_POSITIONS,
+            "output_format": OUTPUT_FORMATS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

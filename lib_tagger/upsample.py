@@ -11,17 +11,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .formats import FormatOptions, build_model_input, parse_model_output, target_tag_count, topup_input
+from .formats import FormatOptions, family_of
+from .formats.family import Call, Family, Job, Outcome
+from .formats.tipo import TIPO
 from .generate.bans import expand_patterns
 from .generate.base import Generation, PromptTooLongError, SamplingParams
 from .models.manager import ModelManager, get_manager
-from .models.registry import FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY
-from .prompt import extract_tags, insert_tags, is_clean_tag, normalize_tag
+from .output import compose
+from .prompt import extract_tags, is_clean_tag, normalize_tag
 from .settings import UpsampleSettings
 from .tags import TagFields, get_tag_db, normalize_key, sort_tags
-
-#: Extra generation rounds DanTagGen may take when it returned fewer tags than the target.
-MAX_TOPUP_ROUNDS = 3
 
 
 class UpsampleError(RuntimeError):
@@ -38,6 +37,7 @@ class UpsampleResult:
     model_input: str
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
+    nl_text: str = ""  # the natural-language text added (TIPO), as inserted
 
 
 @dataclass
@@ -48,19 +48,24 @@ class PreparedPrompt:
     model_input: str
     prompt_format: str
     present: set[str]
+    options: FormatOptions | None = None
+    nl_prompt: str = ""  # read by TIPO only
 
 
 def prepare_prompt(
     prompt: str, settings: UpsampleSettings, width: int, height: int, prompt_format: str
 ) -> PreparedPrompt:
-    """Sort the prompt's tags and build the exact model input string."""
+    """Sort the prompt's tags and build the exact (first) model input string."""
     tags = extract_tags(prompt)
     fields = sort_tags([t.tag for t in tags if not t.conditional])
     options = FormatOptions(
-        rating=settings.rating, length=settings.length, identity=settings.identity, width=width, height=height
+        rating=settings.rating, length=settings.length, identity=settings.identity, width=width, height=height,
+        task=settings.task, nl_length=settings.nl_length,
     )
-    model_input = build_model_input(prompt_format, fields, options)
-    return PreparedPrompt(fields, model_input, prompt_format, {_tag_key(t.tag) for t in tags})
+    family = family_of(prompt_format)
+    nl_prompt = settings.nl_prompt if family is TIPO else ""
+    model_input = family.build(prompt_format, fields, options, nl_prompt)
+    return PreparedPrompt(fields, model_input, prompt_format, {_tag_key(t.tag) for t in tags}, options, nl_prompt)
 
 
 def _tag_key(tag: str) -> str:
@@ -99,34 +104,106 @@ def upsample_prompts(
     started = time.perf_counter()
     with manager.use(settings.model) as loaded:
         fmt = loaded.source.prompt_format
+        family = family_of(fmt)
         prepared = [prepare_prompt(p, settings, width, height, fmt) for p in prompts]
         prepare_seconds = time.perf_counter() - started
         params = sampling_params(settings)
-        generations = loaded.generator.generate([p.model_input for p in prepared], params, list(seeds))
+        runs = _run_plans(family, fmt, loaded.generator, prepared, params, list(seeds))
         results = []
-        for prompt, seed, prep, generation in zip(prompts, seeds, prepared, generations):
+        for prompt, seed, prep, run in zip(prompts, seeds, prepared, runs):
             t0 = time.perf_counter()
-            new_tags = _filter(parse_model_output(fmt, generation.text, generation.pieces), prep.present, params)
-            rounds, topup_seconds = _top_up(loaded.generator, prep, params, seed, settings.length, new_tags)
-            inserted = insert_tags(prompt, new_tags, settings.position, canonical=db.canonical)
+            out = compose(prompt, run.outcome.new_tags, run.outcome.nl_text, settings.output_format,
+                          settings.position, settings.nl_position, canonical=db.canonical)
             timings = {
                 "load": loaded.seconds,
                 "prepare": prepare_seconds / len(prompts),
-                "generate": generation.seconds + topup_seconds,
-                "topup_rounds": float(rounds),
-                "tokens": float(len(generation.token_ids)),
+                "generate": run.seconds,
+                "topup_rounds": float(max(run.outcome.calls - 1, 0)),
+                "calls": float(run.outcome.calls),
+                "tokens": float(run.tokens),
             }
             timings["total"] = timings["prepare"] + timings["generate"] + (time.perf_counter() - t0)
-            results.append(
-                UpsampleResult(inserted.prompt, prompt, inserted.inserted, prep.model_input, seed, timings)
-            )
+            results.append(UpsampleResult(out.prompt, prompt, list(out.tags), prep.model_input, seed, timings,
+                                          out.text))
     return results
 
 
-def _filter(tags: list[str], present: set[str], params: SamplingParams) -> list[str]:
-    """Drop unprintable output, banned tags and tags the prompt (or earlier output) already has; keep order."""
-    banned = set(expand_patterns(params.banned_tags, tags)) if params.banned_tags else set()
+@dataclass
+class _Run:
+    """One prompt's plan while it runs: its next call, its seed, and what its calls took."""
+
+    plan: object
+    call: Call | None
+    seed: int
+    outcome: Outcome | None = None
+    seconds: float = 0.0
+    tokens: int = 0
+
+
+def _run_plans(family: Family, fmt: str, generator, prepared: list[PreparedPrompt], params: SamplingParams,
+               seeds: list[int]) -> list[_Run]:
+    """Drive every prompt's plan. A batching backend gets each round's calls together (one batch),
+    so batch results equal single runs; a backend that keeps an evaluated prefix (llama.cpp, one
+    prompt at a time anyway) runs each prompt's calls in a row, so a call can reuse the last one's."""
+    runs = []
+    for prep, seed in zip(prepared, seeds):
+        job = Job(prep.fields, prep.options or FormatOptions(), _acceptor(prep.present, params), prep.nl_prompt,
+                  params.max_new_tokens)
+        plan = family.plan(fmt, job)
+        runs.append(_Run(plan, next(plan), seed))
+    groups = [[run] for run in runs] if getattr(generator, "reuses_prefix", False) else [runs]
+    for group in groups:
+        first = True
+        while active := [run for run in group if run.call is not None]:
+            answers = _generate(generator, [run.call for run in active], params, [run.seed for run in active], first)
+            first = False
+            for run, answer in zip(active, answers):
+                if isinstance(answer, Generation):
+                    run.seconds += answer.seconds
+                    run.tokens += len(answer.token_ids)
+                try:
+                    run.call = run.plan.throw(answer) if isinstance(answer, BaseException) else run.plan.send(answer)
+                except StopIteration as stop:
+                    run.call, run.outcome = None, stop.value
+    return runs
+
+
+def _generate(generator, calls: list[Call], params: SamplingParams, seeds: list[int],
+              first: bool) -> list[Generation | PromptTooLongError]:
+    """One round of calls. A too-long first input fails the upsampling; a later one is handed to
+    its plan (which then stops with what it has)."""
+    call_seeds = [seed + call.seed_offset for call, seed in zip(calls, seeds)]
+    reuse = getattr(generator, "reuses_prefix", False)
+    if first or not reuse:
+        try:
+            return generator.generate([call.model_input for call in calls], params, call_seeds)
+        except PromptTooLongError:
+            if first:
+                raise
+    answers: list[Generation | PromptTooLongError] = []
+    for call, seed in zip(calls, call_seeds):
+        extra = {"prefix": call.prefix} if reuse and call.prefix else {}
+        try:
+            answers.append(generator.generate([call.model_input], params, [seed], **extra)[0])
+        except PromptTooLongError as exc:
+            answers.append(exc)
+    return answers
+
+
+def _acceptor(present: set[str], params: SamplingParams):
+    """``Job.accept`` for one prompt: the new tags of a list, remembered for later calls."""
     seen = set(present)
+
+    def accept(tags: list[str]) -> list[str]:
+        return _filter(tags, seen, params)
+
+    return accept
+
+
+def _filter(tags: list[str], seen: set[str], params: SamplingParams) -> list[str]:
+    """Drop unprintable output, banned tags and tags in ``seen`` (the prompt's and earlier output);
+    keep order; the kept tags join ``seen``."""
+    banned = set(expand_patterns(params.banned_tags, tags)) if params.banned_tags else set()
     kept = []
     for tag in tags:
         key = _tag_key(tag)
@@ -135,33 +212,3 @@ def _filter(tags: list[str], present: set[str], params: SamplingParams) -> list[
         seen.add(key)
         kept.append(tag)
     return kept
-
-
-def _top_up(generator, prep: PreparedPrompt, params: SamplingParams, seed: int, length: str,
-            new_tags: list[str]) -> tuple[int, float]:
-    """DanTagGen: re-prompt with the tags found so far until the target count (bounded rounds).
-
-    Each round's input begins with the first round's; a generator that can keep an evaluated
-    prefix (``reuses_prefix``) is told so and evaluates only the tags after it.
-    """
-    if prep.prompt_format not in (FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY):
-        return 0, 0.0
-    target = target_tag_count(prep.prompt_format, length)
-    have = len(prep.fields.general) + len(prep.fields.special)
-    reuse = {"prefix": prep.model_input} if getattr(generator, "reuses_prefix", False) else {}
-    seconds = 0.0
-    rounds = 0
-    while have + len(new_tags) < target and rounds < MAX_TOPUP_ROUNDS:
-        rounds += 1
-        model_input = topup_input(prep.prompt_format, prep.model_input, new_tags)
-        try:
-            generation: Generation = generator.generate([model_input], params, [seed + rounds], **reuse)[0]
-        except PromptTooLongError:  # the tags found so far fill the context: enough
-            break
-        seconds += generation.seconds
-        more = _filter(parse_model_output(prep.prompt_format, generation.text, generation.pieces),
-                       prep.present | {_tag_key(t) for t in new_tags}, params)
-        if not more:
-            break
-        new_tags.extend(more)
-    return rounds, seconds

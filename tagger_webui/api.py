@@ -34,6 +34,7 @@ class UpsampleResponse(BaseModel):
     model_input: str
     seed: int
     timings: dict[str, float]
+    nl_text: str = Field("", description="Natural-language text added to the prompt (TIPO), apart from the tags")
 
 
 def status_for(exc: Exception) -> int:
@@ -70,7 +71,7 @@ def upsample_endpoint(request: UpsampleRequest) -> UpsampleResponse:
         raise HTTPException(status_code=status, detail=f"tagger: {error_text(exc, limit=None)}") from None
     return UpsampleResponse(prompt=result.prompt, original=result.original, new_tags=list(result.new_tags),
                             model_input=result.model_input, seed=result.seed,
-                            timings={k: float(v) for k, v in result.timings.items()})
+                            timings={k: float(v) for k, v in result.timings.items()}, nl_text=result.nl_text)
 
 
 def register_routes(demo: Any, app: Any) -> None:

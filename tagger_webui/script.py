@@ -81,20 +81,23 @@ def upsample(prompts: Sequence[str], settings: UpsampleSettings, seeds: Sequence
                             manager=manager)
 
 
-def insert_same_tags(prompt: str, new_tags: list[str], position: str) -> str:
-    """``prompt`` with tags another prompt received (a separate hires prompt)."""
-    from lib_tagger.prompt import insert_tags
+def insert_same(prompt: str, result: Any, settings: UpsampleSettings) -> str:
+    """``prompt`` with the tags and text another prompt received (a separate hires prompt)."""
+    from lib_tagger.output import compose
     from lib_tagger.tags import get_tag_db
 
-    return insert_tags(prompt, new_tags, position, canonical=get_tag_db().canonical).prompt
+    return compose(prompt, result.new_tags, result.nl_text, settings.output_format, settings.position,
+                   settings.nl_position, canonical=get_tag_db().canonical).prompt
 
 
 def summary(results: Sequence[Any], seeds: Sequence[int]) -> str:
-    """The last-result text: each image's seed, new tags and time."""
+    """The last-result text: each image's seed, new tags (and text) and time."""
     lines = []
     for i, (result, seed) in enumerate(zip(results, seeds)):
         seconds = result.timings.get("total", 0.0)
         lines.append(f"#{i} seed {seed} ({seconds:.2f}s): {', '.join(result.new_tags) or '(no new tags)'}")
+        if result.nl_text:
+            lines.append(f"#{i} text: {result.nl_text}")
     return "\n".join(lines)
 
 
@@ -129,6 +132,7 @@ class TaggerScript(scripts.Script):
         host_inputs = [self._host_components.get(part) for part in ("prompt", "width", "height")]
         if all(component is not None for component in host_inputs):
             tagger_ui.wire(parts, host_inputs, self._preview_fn(tab), lambda: last_result(tab))
+        tagger_ui.wire_visibility(parts)
         self.infotext_fields = parts.infotext_fields
         self.paste_field_names = parts.paste_field_names
         return parts.controls
@@ -183,7 +187,7 @@ def upsample_per_image(p: Any, settings: UpsampleSettings, tab: str) -> None:
         results = upsample(originals, settings, seeds, p.width, p.height)
         new_hires = None
         if hires is not None:
-            new_hires = [result.prompt if hr == original else insert_same_tags(hr, result.new_tags, settings.position)
+            new_hires = [result.prompt if hr == original else insert_same(hr, result, settings)
                          for hr, original, result in zip(hires, originals, results)]
     except Exception as exc:
         _fail(p, exc, tab)
@@ -211,7 +215,7 @@ def upsample_before_styles(p: Any, settings: UpsampleSettings, tab: str) -> None
         first_seed = p.seed[0] if isinstance(p.seed, list) else p.seed
         seeds = tag_seeds(settings, [int(first_seed) + i for i in range(len(prompts))])
         results = upsample(prompts, settings, seeds, p.width, p.height)
-        new_hr = insert_same_tags(hr_prompt, results[0].new_tags, settings.position) if separate_hires else None
+        new_hr = insert_same(hr_prompt, results[0], settings) if separate_hires else None
     except Exception as exc:
         _fail(p, exc, tab)
         return

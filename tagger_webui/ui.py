@@ -8,15 +8,19 @@ from typing import Any
 
 import gradio as gr
 
-from lib_tagger.models.registry import model_names
+from lib_tagger.models.registry import FORMAT_DART_SFT, FORMAT_TIPO, model_names
+from lib_tagger.models.resolve import prompt_format_of
 from lib_tagger.settings import (
     FIELD_ORDER,
     IDENTITIES,
     LENGTHS,
+    NL_POSITIONS,
+    OUTPUT_FORMATS,
     POSITIONS,
     PRESETS,
     RATINGS,
     SEED_MODES,
+    TASKS,
     TIMINGS,
     UpsampleSettings,
 )
@@ -35,8 +39,18 @@ class TaggerUi:
     preview: Any
     last_result: Any
     refresh_button: Any
+    tipo_group: Any = None
     infotext_fields: list[tuple[Any, Any]] = field(default_factory=list)
     paste_field_names: list[str] = field(default_factory=list)
+
+
+def shown_for(model: str) -> tuple[bool, bool]:
+    """(TIPO controls shown, identity shown) for a model name or path: each only for its family;
+    both when the model's family is not known yet (a path still being typed)."""
+    prompt_format = prompt_format_of(model or "")
+    if prompt_format is None:
+        return True, True
+    return prompt_format == FORMAT_TIPO, prompt_format == FORMAT_DART_SFT
 
 
 def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
@@ -46,6 +60,7 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
         return f"tagger_{tab}_{name}"
 
     c: dict[str, Any] = {}
+    show_tipo, show_identity = shown_for(defaults.model)
     with host.input_accordion(False, label="Tagger: prompt upsampling", elem_id=eid("enabled")) as accordion:
         c["enabled"] = accordion
         with gr.Row():
@@ -55,9 +70,19 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
                                       elem_id=eid("length"))
             c["rating"] = gr.Dropdown(label="Rating", choices=list(RATINGS), value=defaults.rating,
                                       elem_id=eid("rating"))
+        with gr.Group(visible=show_tipo, elem_id=eid("tipo")) as tipo_group:
+            c["nl_prompt"] = gr.Textbox(label="Natural-language prompt (TIPO)", value=defaults.nl_prompt, lines=2,
+                                        placeholder="A sentence or two about the picture; tags stay in the prompt",
+                                        elem_id=eid("nl_prompt"))
+            with gr.Row():
+                c["task"] = gr.Dropdown(label="Task", choices=list(TASKS), value=defaults.task, elem_id=eid("task"))
+                c["nl_length"] = gr.Dropdown(label="Caption length", choices=list(LENGTHS), value=defaults.nl_length,
+                                             elem_id=eid("nl_length"))
+                c["nl_position"] = gr.Radio(label="Insert caption", choices=list(NL_POSITIONS),
+                                            value=defaults.nl_position, elem_id=eid("nl_position"))
         with gr.Row():
-            c["identity"] = gr.Radio(label="Identity", choices=list(IDENTITIES), value=defaults.identity,
-                                     elem_id=eid("identity"))
+            c["identity"] = gr.Radio(label="Identity (Dart v2 SFT)", choices=list(IDENTITIES),
+                                     value=defaults.identity, visible=show_identity, elem_id=eid("identity"))
             c["preset"] = gr.Dropdown(label="Sampling preset", choices=["custom", *PRESETS],
                                       value=defaults.preset, elem_id=eid("preset"))
         with gr.Row():
@@ -76,6 +101,9 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
                                      elem_id=eid("position"))
             c["timing"] = gr.Radio(label="When", choices=list(TIMINGS), value=defaults.timing,
                                    elem_id=eid("timing"))
+            c["output_format"] = gr.Dropdown(label="Output (templates rebuild the prompt)",
+                                             choices=list(OUTPUT_FORMATS), value=defaults.output_format,
+                                             elem_id=eid("output_format"))
         with gr.Row():
             c["seed_mode"] = gr.Radio(label="Tag seed", choices=list(SEED_MODES), value=defaults.seed_mode,
                                       elem_id=eid("seed_mode"))
@@ -90,7 +118,7 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
                              elem_id=eid("preview"))
         last_result = gr.Textbox(label="Last result", interactive=False, lines=3, elem_id=eid("last_result"))
     controls = [c[name] for name in FIELD_ORDER]
-    return TaggerUi(controls, c, preview_button, preview, last_result, refresh_button,
+    return TaggerUi(controls, c, preview_button, preview, last_result, refresh_button, tipo_group,
                     infotext_fields(c), paste_field_names())
 
 
@@ -100,3 +128,14 @@ def wire(parts: TaggerUi, host_inputs: list[Any], preview_fn: Callable[..., tupl
     parts.preview_button.click(fn=preview_fn, inputs=[*host_inputs, *parts.controls],
                                outputs=[parts.preview, parts.last_result], show_progress=True)
     parts.refresh_button.click(fn=last_fn, inputs=[], outputs=[parts.last_result], show_progress=False)
+
+
+def wire_visibility(parts: TaggerUi) -> None:
+    """Show the TIPO controls only for TIPO models and the identity control only for Dart SFT."""
+
+    def update(model: str) -> tuple[Any, Any]:
+        show_tipo, show_identity = shown_for(model)
+        return gr.update(visible=show_tipo), gr.update(visible=show_identity)
+
+    parts.by_name["model"].change(fn=update, inputs=[parts.by_name["model"]],
+                                  outputs=[parts.tipo_group, parts.by_name["identity"]], show_progress=False)

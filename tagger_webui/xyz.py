@@ -1,4 +1,4 @@
-"""X/Y/Z plot axes: model, length and temperature of the tagger, as per-cell overrides on ``p``."""
+"""X/Y/Z plot axes: model, length, temperature, TIPO task and caption length, as per-cell overrides on ``p``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from lib_tagger.models.registry import model_names
-from lib_tagger.settings import LENGTHS
+from lib_tagger.settings import LENGTHS, TASKS
 
 from . import host
 
-AXIS_LABELS = ("[Tagger] Model", "[Tagger] Length", "[Tagger] Temperature")
+AXIS_LABELS = ("[Tagger] Model", "[Tagger] Length", "[Tagger] Temperature", "[Tagger] Task",
+               "[Tagger] Caption length")
 
 
 def _setter(name: str) -> Callable[[Any, Any, Any], None]:
@@ -34,5 +35,7 @@ def register_axes() -> bool:
         xyz.AxisOption(AXIS_LABELS[0], str, _setter("model"), choices=model_names),
         xyz.AxisOption(AXIS_LABELS[1], str, _setter("length"), choices=lambda: list(LENGTHS)),
         xyz.AxisOption(AXIS_LABELS[2], float, _setter("temperature")),
+        xyz.AxisOption(AXIS_LABELS[3], str, _setter("task"), choices=lambda: list(TASKS)),
+        xyz.AxisOption(AXIS_LABELS[4], str, _setter("nl_length"), choices=lambda: list(LENGTHS)),
     ])
     return True

@@ -43,6 +43,34 @@ def test_dry_run_prints_exactly_the_model_input(model):
     assert result.stdout == EXPECTED[model] + "\n"
 
 
+TIPO_META = ("meta: highres\nrating: sensitive\ncharacters: hatsune miku\ncopyrights: vocaloid\n"
+             "quality: masterpiece, best quality\naspect_ratio: 0.7\n")
+NL = "A girl sings on a stage, under blue lights."
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    # KGen's default request (expand tags and prompt, tags first): its first step
+    ((), TIPO_META + "target: <|long|>\ntag: " + GENERAL),
+    (("--nl-prompt", NL), TIPO_META + "target: <|long|> <|short_to_tag|>\nshort: " + NL + "\ntag: " + GENERAL),
+    (("--length", "medium"), TIPO_META + "target: <|long|>\ntag: " + GENERAL),  # medium reads as long
+    (("--length", "very_short", "--nl-length", "short", "--task", "add_caption"),
+     TIPO_META + "target: <|very_short|>\ntag: " + GENERAL),
+])
+def test_tipo_dry_run_prints_exactly_the_first_steps_input(extra, expected):
+    for model in ("tipo-500m-ft", "tipo-100m"):
+        result = run_cli("upsample", "--model", model, "--prompt", PROMPT, "--width", "832", "--height", "1216",
+                         *extra, "--dry-run")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == expected + "\n"
+
+
+def test_tipo_dry_run_of_a_caption_alone():
+    result = run_cli("upsample", "--model", "tipo-500m-ft", "--prompt", "<lora:x:1>", "--nl-prompt", NL,
+                     "--task", "caption_to_tags", "--length", "short", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "aspect_ratio: 1.0\ntarget: <|short|> <|long_to_tag|>\nlong: " + NL + "\ntag:\n"
+
+
 def test_dry_run_options_change_the_input():
     result = run_cli("upsample", "--model", "dart-v2-sft", "--prompt", "1girl, solo, red hair", "--rating",
                      "explicit", "--length", "very_short", "--identity", "strict", "--width", "1216", "--height",
@@ -74,6 +102,8 @@ def test_json_prints_the_sorted_fields():
         ("--prompt", "a", "--width", "0"),
         ("--model", "./missing-folder", "--prompt", "a"),
         ("--model", "dart-v2-sft"),
+        ("--model", "tipo-500m-ft", "--prompt", "a", "--task", "dance"),
+        ("--model", "tipo-500m-ft", "--prompt", "a", "--nl-length", "huge"),
     ],
 )
 def test_invalid_arguments_give_one_line_and_exit_2(args):

@@ -20,6 +20,7 @@ from lib_tagger.models.registry import (
     FORMAT_DANTAGGEN_QUALITY,
     FORMAT_DART_BASE,
     FORMAT_DART_SFT,
+    FORMAT_TIPO,
 )
 from lib_tagger.tags import TagFields, sort_tags
 
@@ -66,6 +67,17 @@ EXPECTED = {
         "target: <|long|>\n"
         "general: 1girl, aqua hair, twintails, smile<|input_end|>"
     ),
+    # KGen's default request, first step: tags only, expanded (the model continues the tag line)
+    FORMAT_TIPO: (
+        "meta: highres\n"
+        "rating: sensitive\n"
+        "characters: hatsune miku\n"
+        "copyrights: vocaloid\n"
+        "quality: masterpiece, best quality\n"
+        "aspect_ratio: 0.7\n"
+        "target: <|long|>\n"
+        "tag: 1girl, aqua hair, twintails, smile"
+    ),
 }
 
 
@@ -84,7 +96,7 @@ def test_realistic_prompt_string_through_extract_tags(prompt_format: str) -> Non
 
 
 def test_formats_are_the_registry_constants() -> None:
-    assert set(PROMPT_FORMATS) == {"dart-sft", "dart-base", "dantaggen", "dantaggen-quality"}
+    assert set(PROMPT_FORMATS) == {"dart-sft", "dart-base", "dantaggen", "dantaggen-quality", "tipo"}
 
 
 # ---------------------------------------------------------------- aspect ratio

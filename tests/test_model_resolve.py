@@ -15,7 +15,27 @@ def test_every_known_model_resolves_for_torch():
     for name, spec in MODELS.items():
         source = resolve_model(name, backend="torch")
         assert source.backend == "torch" and source.repo == spec.repo and source.prompt_format == spec.prompt_format
-        assert required_files(source)[0] == ("config.json", "model.safetensors", "tokenizer.json")
+        tokenizer = ("tokenizer.model", "added_tokens.json") if name.startswith("tipo") else ("tokenizer.json",)
+        assert required_files(source)[0] == ("config.json", "model.safetensors", *tokenizer)
+
+
+def test_tipo_models_are_the_published_f16_gguf_files(monkeypatch):
+    monkeypatch.setattr(resolve_mod, "llama_cpp_available", lambda: True)
+    expected = {
+        "tipo-500m-ft": ("KBlueLeaf/TIPO-500M-ft", "TIPO-500M-ft-F16.gguf"),
+        "tipo-500m": ("KBlueLeaf/TIPO-500M", "TIPO-500M_epoch5-F16.gguf"),
+        "tipo-200m-ft2": ("KBlueLeaf/TIPO-200M-ft2", "TIPO-200M-ft2-F16.gguf"),
+        "tipo-200m-ft": ("KBlueLeaf/TIPO-200M-ft", "TIPO-200M-ft-F16.gguf"),
+        "tipo-200m": ("KBlueLeaf/TIPO-200M", "TIPO-200M-40Btok-F16.gguf"),
+        "tipo-100m": ("KBlueLeaf/TIPO-100M", "TIPO-100M-F16.gguf"),
+    }
+    assert [n for n in MODELS if n.startswith("tipo")] == list(expected)
+    for name, (repo, filename) in expected.items():
+        for quant in ("q8_0", "f16"):  # the repos publish F16 only: every choice gets it
+            source = resolve_model(name, quant=quant)
+            assert (source.backend, source.repo, source.filename, source.prompt_format) == (
+                "llama-cpp", repo, filename, "tipo")
+        assert required_files(source) == ((filename,), ())
 
 
 def test_dantaggen_prefers_gguf_when_llama_cpp_is_installed(monkeypatch):
@@ -53,6 +73,14 @@ def test_local_folders_and_files(tmp_path):
     assert resolve_model(str(gguf)).backend == "llama-cpp"
     assert resolve_model(str(gguf)).prompt_format == "dantaggen"
     assert resolve_model(str(gguf), prompt_format="dantaggen-quality").prompt_format == "dantaggen-quality"
+    tipo = tmp_path / "my-tipo"
+    tipo.mkdir()
+    (tipo / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (tipo / "added_tokens.json").write_text(json.dumps({"<|empty|>": 32000, "<|tag_to_long|>": 32005}))
+    assert resolve_model(str(tipo), backend="torch").prompt_format == "tipo"
+    tipo_gguf = tmp_path / "TIPO-500M-ft-F16.gguf"
+    tipo_gguf.write_bytes(b"GGUF")
+    assert resolve_model(str(tipo_gguf)).prompt_format == "tipo"
     other = tmp_path / "bert"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"model_type": "bert"}))

@@ -21,5 +21,8 @@ def test_control_format_and_replacement_characters_are_not(tag):
 
 def test_filter_drops_unprintable_banned_and_present_tags_in_order():
     tags = ["smile", "ha\x1bt", "blue eyes", "Long_Hair", "\ufffd\ufffd", "skirt", "smile", "red eyes"]
-    kept = _filter(tags, present={"long hair"}, params=SamplingParams(banned_tags=("*eyes",)))
+    seen = {"long hair"}
+    kept = _filter(tags, seen, params=SamplingParams(banned_tags=("*eyes",)))
     assert kept == ["smile", "skirt"]
+    assert seen == {"long hair", "smile", "skirt"}  # later calls of the same prompt skip them too
+    assert _filter(["skirt", "hat"], seen, params=SamplingParams()) == ["hat"]

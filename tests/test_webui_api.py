@@ -57,9 +57,22 @@ def test_route_returns_prompt_tags_input_and_timings(client, pipeline):
                                                          "width": 832, "height": 1216, "seed": 5})
     assert response.status_code == 200, response.text
     assert response.json() == {"prompt": "1girl, tag_5", "original": "1girl", "new_tags": ["tag_5"],
-                               "model_input": "<1girl>", "seed": 5, "timings": {"total": 0.01}}
+                               "model_input": "<1girl>", "seed": 5, "timings": {"total": 0.01}, "nl_text": ""}
     call = pipeline.calls[0]
     assert call["size"] == (832, 1216) and call["settings"].length == "short" and call["settings"].enabled
+
+
+def test_route_gives_tags_and_nl_text_apart_and_takes_tipo_settings(client, pipeline):
+    settings = {"model": "tipo-500m-ft", "nl_prompt": "A girl in the rain.", "task": "extend_both",
+                "nl_length": "short", "nl_position": "new_line"}
+    response = client.post("/tagger/v1/upsample", json={"prompt": "1girl", "settings": settings, "seed": 5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["new_tags"], body["nl_text"]) == (["tag_5"], "A girl in the rain.")
+    sent = pipeline.calls[0]["settings"]
+    assert (sent.nl_prompt, sent.task, sent.nl_length, sent.nl_position) == tuple(settings.values())[1:]
+    bad = client.post("/tagger/v1/upsample", json={"prompt": "1girl", "settings": {"task": "dance"}})
+    assert bad.status_code == 422 and "task" in bad.json()["detail"]
 
 
 def test_route_random_seed_when_minus_one(client, pipeline):

@@ -65,7 +65,7 @@ def test_paste_without_our_settings_closes_the_accordion_and_leaves_the_rest(web
 def test_separate_hires_prompt_original_is_restored_on_paste(webui, pipeline, monkeypatch):
     from tagger_webui import script
 
-    monkeypatch.setattr(script, "insert_same_tags", lambda prompt, tags, position: f"{prompt}, {', '.join(tags)}")
+    monkeypatch.setattr(script, "insert_same", lambda prompt, result, _: f"{prompt}, {', '.join(result.new_tags)}")
     processed, _ = webui.run("txt2img", UpsampleSettings(enabled=True).to_args(), prompt="1girl", seed=5,
                              enable_hr=True, hr_prompt="1girl, detailed")
     assert processed.images[0].hr_prompt == "1girl, detailed, tag_5"

@@ -1,7 +1,9 @@
-"""Model prompt formats: build each model's input from sorted tags, parse its output.
+"""Model families and their prompt formats: build each model's input, parse its output, plan calls.
 
-``build_model_input`` / ``parse_model_output`` / ``target_tag_count`` / ``topup_input`` dispatch
-on the prompt format names of :mod:`lib_tagger.models.registry`. Importing reads no tag data.
+Each family module exports one family object (:mod:`lib_tagger.formats.family`): ``DART``,
+``DANTAGGEN``, ``TIPO``. ``family_of`` finds a format's family; ``build_model_input`` /
+``parse_model_output`` / ``target_tag_count`` / ``topup_input`` dispatch on the format names.
+Importing reads no tag data.
 """
 
 from lib_tagger.formats.dantaggen import (
@@ -19,8 +21,11 @@ from lib_tagger.formats.dart import (
     parse_dart_pieces,
 )
 from lib_tagger.formats.dispatch import (
+    FAMILIES,
     PROMPT_FORMATS,
     build_model_input,
+    family_of,
+    guess_format,
     parse_model_output,
     target_tag_count,
     topup_input,
@@ -28,6 +33,7 @@ from lib_tagger.formats.dispatch import (
 from lib_tagger.formats.options import FormatError, FormatOptions
 
 __all__ = [
+    "FAMILIES",
     "PROMPT_FORMATS",
     "FormatError",
     "FormatOptions",
@@ -40,6 +46,8 @@ __all__ = [
     "dantaggen_length",
     "dantaggen_rating",
     "dart_rating",
+    "family_of",
+    "guess_format",
     "parse_dantaggen_text",
     "parse_dart_pieces",
     "parse_model_output",

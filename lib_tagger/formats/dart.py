@@ -14,10 +14,15 @@ word in the prompt, the rating is "general" (the author's default in dartrs).
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
-from lib_tagger.formats.options import FormatOptions
+from lib_tagger.formats.family import Call, Job, Outcome, Parsed, Plan
+from lib_tagger.formats.options import FormatError, FormatOptions
 from lib_tagger.tags.sort import TagFields, rating_from_fields
 
+FORMAT_SFT = "dart-sft"
+FORMAT_BASE = "dart-base"
 DEFAULT_RATING = "general"
 END_PIECES = frozenset({"</general>", "<|eos|>"})
 _SPECIAL_PIECE = re.compile(r"<\|.*\|>|</?[a-z_]+>")
@@ -78,3 +83,36 @@ def parse_dart_pieces(pieces: list[str]) -> list[str]:
         if tag and not _SPECIAL_PIECE.fullmatch(tag) and tag not in tags:
             tags.append(tag)
     return tags
+
+
+class DartFamily:
+    """Dart v2: one model call, tags read from the pieces (one tag per token)."""
+
+    name = "dart"
+    formats = (FORMAT_SFT, FORMAT_BASE)
+    torch_files = ("config.json", "model.safetensors", "tokenizer.json")
+    optional_files = ("generation_config.json", "tokenizer_config.json", "special_tokens_map.json")
+
+    def build(self, prompt_format: str, fields: TagFields, options: FormatOptions, nl_prompt: str = "") -> str:
+        if prompt_format == FORMAT_SFT:
+            return build_dart_sft(fields, options)
+        if prompt_format == FORMAT_BASE:
+            return build_dart_base(fields, options)
+        raise FormatError(f"prompt_format: {prompt_format!r} is not one of {', '.join(self.formats)}")
+
+    def parse(self, prompt_format: str, model_input: str, text: str, pieces: list[str]) -> Parsed:
+        return Parsed(tags=parse_dart_pieces(pieces))
+
+    def plan(self, prompt_format: str, job: Job) -> Plan:
+        generation = yield Call(self.build(prompt_format, job.fields, job.options))
+        tags = self.parse(prompt_format, "", generation.text, generation.pieces).tags
+        return Outcome(job.accept(tags), calls=1)
+
+    def guess(self, path: Path, config: dict[str, Any] | None) -> str | None:
+        model_type = str((config or {}).get("model_type", "")).lower()
+        if model_type not in ("mistral", "mixtral"):
+            return None
+        return FORMAT_BASE if "base" in path.name.lower() else FORMAT_SFT
+
+
+DART = DartFamily()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib_tagger.settings import IDENTITIES, LENGTHS, RATINGS
+from lib_tagger.settings import IDENTITIES, LENGTHS, RATINGS, TASKS
 
 
 class FormatError(ValueError):
@@ -19,6 +19,7 @@ class FormatOptions:
     questionable, explicit. ``length``: very_short, short, medium, long, very_long. ``identity``:
     none, lax, strict (Dart SFT only). ``width``/``height``: the image size in pixels.
     ``quality``: DanTagGen quality line override (None: the prompt's quality tags).
+    ``task`` and ``nl_length`` (caption length): TIPO only.
     """
 
     rating: str = "auto"
@@ -27,9 +28,12 @@ class FormatOptions:
     width: int = 1024
     height: int = 1024
     quality: str | None = None
+    task: str = "extend_tags"
+    nl_length: str = "long"
 
     def __post_init__(self) -> None:
-        for name, allowed in (("rating", RATINGS), ("length", LENGTHS), ("identity", IDENTITIES)):
+        for name, allowed in (("rating", RATINGS), ("length", LENGTHS), ("identity", IDENTITIES),
+                              ("task", TASKS), ("nl_length", LENGTHS)):
             value = getattr(self, name)
             if value not in allowed:
                 raise FormatError(f"{name}: {value!r} is not one of {', '.join(allowed)}")

@@ -73,6 +73,19 @@ def load_tokenizers_json(path: Path):
             raise ModelLoadError(f"cannot load tokenizer {path}: {first}") from first
 
 
+def load_tokenizer(folder: str | Path):
+    """The folder's tokenizer: ``tokenizer.json`` (:class:`TagTokenizer`), else a SentencePiece
+    ``tokenizer.model`` with ``added_tokens.json`` (TIPO's files)."""
+    folder = Path(folder)
+    if (folder / TOKENIZER_FILE).is_file():
+        return TagTokenizer.from_folder(folder)
+    from lib_tagger.generate.spm_tokenizer import MODEL_FILE, SentencePieceTokenizer
+
+    if (folder / MODEL_FILE).is_file():
+        return SentencePieceTokenizer.from_folder(folder)
+    raise ModelLoadError(f"tokenizer file missing: {folder / TOKENIZER_FILE} (or {MODEL_FILE})")
+
+
 def _token_text(value: Any) -> str | None:
     if isinstance(value, str):
         return value

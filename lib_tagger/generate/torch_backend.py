@@ -10,7 +10,7 @@ from pathlib import Path
 from lib_tagger.generate.bans import Bans, compile_bans
 from lib_tagger.generate.base import Generation, PromptTooLongError, SamplingParams
 from lib_tagger.generate.sampling import Sampler, validate
-from lib_tagger.generate.tokenizer import TagTokenizer
+from lib_tagger.generate.tokenizer import TagTokenizer, load_tokenizer
 from lib_tagger.generate.torch_model import Decoder
 
 DART_STOP_TAG = "</general>"
@@ -43,12 +43,13 @@ class TorchGenerator:
     def from_pretrained(
         cls, folder: str | Path, device: str = "auto", dtype: str = "auto", ban_candidates: Iterable[str] = ()
     ) -> TorchGenerator:
-        """Load ``config.json``, the safetensors weights and ``tokenizer.json`` from ``folder``."""
+        """Load ``config.json``, the safetensors weights and the tokenizer (``tokenizer.json``, or
+        SentencePiece ``tokenizer.model`` + ``added_tokens.json``) from ``folder``."""
         from lib_tagger.devices import pick_device, pick_dtype
 
         torch_device = pick_device(device)
         decoder = Decoder.from_folder(folder, torch_device, pick_dtype(torch_device, dtype))
-        tokenizer = TagTokenizer.from_folder(folder)
+        tokenizer = load_tokenizer(folder)
         return cls(decoder, tokenizer, name=Path(folder).name, ban_candidates=ban_candidates)
 
     def bans_for(self, patterns: Sequence[str]) -> Bans:

@@ -7,19 +7,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .registry import (
-    FORMAT_DANTAGGEN,
-    FORMAT_DANTAGGEN_QUALITY,
-    FORMAT_DART_BASE,
-    FORMAT_DART_SFT,
-    GGUF_FILES,
-    OPTIONAL_FILES,
-    TORCH_FILES,
-    get_spec,
-)
+from ..formats.dispatch import PROMPT_FORMATS, family_of, guess_format
+from .registry import GGUF_FILES, get_spec
 
 BACKENDS = ("auto", "llama-cpp", "torch")
-PROMPT_FORMATS = (FORMAT_DART_SFT, FORMAT_DART_BASE, FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY)
 
 
 @dataclass(frozen=True)
@@ -65,9 +56,12 @@ def resolve_model(
     fmt = prompt_format or spec.prompt_format
     if use_gguf:
         quant_key = quant.strip().lower()
-        if quant_key not in GGUF_FILES:
-            raise ValueError(f"quantisation must be one of {', '.join(GGUF_FILES)}, not {quant!r}")
-        return ModelSource(spec.name, "llama-cpp", fmt, repo=spec.repo, filename=GGUF_FILES[quant_key])
+        known = dict.fromkeys([*GGUF_FILES, *spec.gguf_files])
+        if quant_key not in known:
+            raise ValueError(f"quantisation must be one of {', '.join(known)}, not {quant!r}")
+        # a quantisation the repo does not publish (TIPO: F16 only) falls back to its first file
+        filename = spec.gguf_files.get(quant_key) or next(iter(spec.gguf_files.values()))
+        return ModelSource(spec.name, "llama-cpp", fmt, repo=spec.repo, filename=filename)
     return ModelSource(spec.name, "torch", fmt, repo=spec.repo)
 
 
@@ -76,7 +70,8 @@ def required_files(source: ModelSource) -> tuple[tuple[str, ...], tuple[str, ...
     if source.backend == "llama-cpp":
         assert source.filename is not None
         return (source.filename,), ()
-    return TORCH_FILES, OPTIONAL_FILES
+    family = family_of(source.prompt_format)
+    return family.torch_files, family.optional_files
 
 
 def _resolve_path(path: Path, backend: str, prompt_format: str | None) -> ModelSource:
@@ -88,13 +83,13 @@ def _resolve_path(path: Path, backend: str, prompt_format: str | None) -> ModelS
             raise ValueError(f"{path}: a model file must be a .gguf; for safetensors give the folder")
         if backend == "torch":
             raise ValueError(f"{path}: a GGUF file needs the llama-cpp backend")
-        return ModelSource(label, "llama-cpp", prompt_format or _guess_dantaggen(path), path=path)
+        return ModelSource(label, "llama-cpp", prompt_format or _guess(path, None), path=path)
 
     has_config = (path / "config.json").is_file()
     ggufs = sorted(path.glob("*.gguf"))
     if ggufs and (backend == "llama-cpp" or (backend == "auto" and (not has_config or llama_cpp_available()))):
         chosen = _pick_gguf(ggufs)
-        return ModelSource(label, "llama-cpp", prompt_format or _guess_dantaggen(chosen), path=chosen)
+        return ModelSource(label, "llama-cpp", prompt_format or _guess(chosen, None), path=chosen)
     if not has_config:
         raise FileNotFoundError(f"{path} has neither config.json (torch model) nor a .gguf file")
     if prompt_format is None:
@@ -108,9 +103,12 @@ def _pick_gguf(files: list[Path]) -> Path:
     return ranked[0]
 
 
-def _guess_dantaggen(path: Path) -> str:
-    text = str(path).lower()
-    return FORMAT_DANTAGGEN_QUALITY if "delta" in text else FORMAT_DANTAGGEN
+def _guess(path: Path, config: dict | None) -> str:
+    found = guess_format(path, config)
+    if found is None:  # only a config.json of another architecture gets here
+        model_type = (config or {}).get("model_type")
+        raise ValueError(f"{path}: model_type {model_type!r} is not one of llama, mistral, mixtral")
+    return found
 
 
 def _guess_format_from_config(folder: Path) -> str:
@@ -119,9 +117,15 @@ def _guess_format_from_config(folder: Path) -> str:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ValueError(f"{config_path} is not readable JSON: {exc}") from None
-    model_type = str(config.get("model_type", "")).lower()
-    if model_type in ("mistral", "mixtral"):
-        return FORMAT_DART_BASE if "base" in folder.name.lower() else FORMAT_DART_SFT
-    if model_type == "llama":
-        return _guess_dantaggen(folder)
-    raise ValueError(f"{config_path}: model_type {model_type!r} is not one of llama, mistral, mixtral")
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} does not hold a JSON object")
+    return _guess(folder, config)
+
+
+def prompt_format_of(model: str) -> str | None:
+    """The prompt format ``model`` (a name or a local path) would use, or None when that is not
+    known yet (a path that does not exist, an unknown name). Reads at most a config.json."""
+    try:
+        return resolve_model(model, backend="torch" if not model.strip().endswith(".gguf") else "auto").prompt_format
+    except (KeyError, ValueError, OSError):
+        return None

@@ -112,5 +112,7 @@ class RecordingPipeline:
                            "size": (width, height)})
         if self.error is not None:
             raise self.error
-        return [SimpleNamespace(prompt=f"{p}, tag_{s}", original=p, new_tags=[f"tag_{s}"], model_input=f"<{p}>",
-                                seed=s, timings={"total": 0.01}) for p, s in zip(prompts, seeds)]
+        nl = settings.nl_prompt  # as TIPO's extend_tags adds the NL prompt, after the tags
+        return [SimpleNamespace(prompt=f"{p}, tag_{s}" + (f", {nl}" if nl else ""), original=p, new_tags=[f"tag_{s}"],
+                                nl_text=nl, model_input=f"<{p}>", seed=s, timings={"total": 0.01})
+                for p, s in zip(prompts, seeds)]
