@@ -7,6 +7,7 @@ None). The models work under pydantic 1 and 2.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import pydantic
@@ -73,7 +74,7 @@ def upsample_endpoint(request: UpsampleRequest) -> UpsampleResponse:
                             timings={k: float(v) for k, v in result.timings.items()})
 
 
-def register_routes(demo: Any, app: Any) -> None:
-    """``on_app_started`` callback: add our routes to the FastAPI app (``demo`` may be None)."""
+def register_routes(demo: Any, app: Any, dependencies: Sequence[Any] = ()) -> None:
+    """Add our route to the FastAPI app (``demo`` may be None); ``dependencies`` guard it (the host's auth)."""
     app.add_api_route(ROUTE, upsample_endpoint, methods=["POST"], response_model=UpsampleResponse,
-                      tags=["tagger"], summary="Upsample a prompt with a tag model")
+                      tags=["tagger"], summary="Upsample a prompt with a tag model", dependencies=list(dependencies))
