@@ -55,8 +55,8 @@ def _joytag_ui() -> Any:
     from . import host, joytag_ui, settings_page
 
     if not _joytag_configured:
-        joytag_ui.configure(options=host.opt, models_dir=settings_page.models_dir, free_memory=host.free_vram,
-                            gpu_lock=host.gpu_lock)
+        joytag_ui.configure(options=settings_page.value, models_dir=settings_page.models_dir,
+                            free_memory=host.free_vram, gpu_lock=host.gpu_lock)
         _joytag_configured = True
     return joytag_ui
 

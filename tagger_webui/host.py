@@ -180,6 +180,13 @@ def gpu_lock() -> Iterator[None]:
         yield
 
 
+def warn(message: str) -> None:
+    """One line on the console's stderr, where the host prints its own warnings (no traceback)."""
+    import sys
+
+    print(message, file=sys.stderr)
+
+
 def report(message: str) -> None:
     """Print ``message`` and the current exception's traceback the host's way."""
     from modules import errors

@@ -3,7 +3,7 @@ service both (and the HTTP API) run JoyTag through.
 
 Registration (``tagger_webui._joytag_ui`` and ``register_callbacks``)::
 
-    joytag_ui.configure(options=host.opt, models_dir=settings_page.models_dir,
+    joytag_ui.configure(options=settings_page.value, models_dir=settings_page.models_dir,
                         free_memory=host.free_vram, gpu_lock=host.gpu_lock)
     script_callbacks.on_after_component(joytag_ui.on_after_component)
 

@@ -123,9 +123,7 @@ class TaggerScript(scripts.Script):
         from . import ui as tagger_ui
 
         tab = "img2img" if is_img2img else "txt2img"
-        defaults = UpsampleSettings(model=str(settings_page.value("tagger_default_model")),
-                                    preset=str(settings_page.value("tagger_default_preset")))
-        parts = tagger_ui.build(tab, defaults)
+        parts = tagger_ui.build(tab, settings_page.default_settings())
         host_inputs = [self._host_components.get(part) for part in ("prompt", "width", "height")]
         if all(component is not None for component in host_inputs):
             tagger_ui.wire(parts, host_inputs, self._preview_fn(tab), lambda: last_result(tab))
