@@ -138,7 +138,7 @@ def api_dependencies() -> list[Any]:
     spec = getattr(shared.cmd_opts, "api_auth", None)
     if not spec:
         return []
-    from .api_auth import basic_auth_dependency
+    from .api_route import basic_auth_dependency
 
     return [basic_auth_dependency(spec)]
 

@@ -70,8 +70,12 @@ def decode_image(data: str) -> Any:
     try:
         image = Image.open(io.BytesIO(raw))
         image.load()
-    except Exception as exc:  # Pillow raises many types for bad files (incl. decompression bombs)
-        raise HTTPException(status_code=400, detail=f"image: not a readable image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise HTTPException(status_code=400, detail=f"image: more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, "
+                            "refused as a possible decompression bomb") from None
+    except Exception:  # Pillow raises many types for bad files; its messages carry object addresses
+        raise HTTPException(status_code=400, detail="image: not a readable image file (PNG, JPEG, WebP, ...), "
+                            "or a truncated one") from None
     return image
 
 
@@ -95,12 +99,12 @@ def _model_error(exc: Exception) -> HTTPException:
     with its traceback).
     """
     from .api import status_for
-    from .infotext import error_text
+    from .remote import public_detail
 
     status = status_for(exc)
     if status == 500:
         log.error("JoyTag interrogation failed", exc_info=exc)
-    return HTTPException(status_code=status, detail=f"tagger: JoyTag: {error_text(exc, limit=None)}")
+    return HTTPException(status_code=status, detail=f"tagger: JoyTag: {public_detail(exc)}")
 
 
 def register(
@@ -127,20 +131,9 @@ def register(
     def unload() -> UnloadResponse:
         return UnloadResponse(unloaded=current().unload())
 
-    extra = {"dependencies": list(dependencies)} if dependencies else {}
-    app.add_api_route(
-        INTERROGATE_PATH,
-        interrogate,
-        methods=["POST"],
-        response_model=InterrogateResponse,
-        summary="Tag an image with JoyTag",
-        **extra,
-    )
-    app.add_api_route(
-        UNLOAD_PATH,
-        unload,
-        methods=["POST"],
-        response_model=UnloadResponse,
-        summary="Free JoyTag and the tag models (RAM and VRAM)",
-        **extra,
-    )
+    from .api_route import add_route
+
+    add_route(app, INTERROGATE_PATH, interrogate, dependencies=dependencies or (), methods=["POST"],
+              response_model=InterrogateResponse, summary="Tag an image with JoyTag")
+    add_route(app, UNLOAD_PATH, unload, dependencies=dependencies or (), methods=["POST"],
+              response_model=UnloadResponse, summary="Free JoyTag and the tag models (RAM and VRAM)")

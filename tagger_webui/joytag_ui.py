@@ -192,14 +192,16 @@ class JoyTagService:
             )
 
     def unload(self) -> list[str]:
-        """Free JoyTag and every loaded tag model; returns what was loaded."""
+        """Free JoyTag and every loaded tag model; returns what was loaded. Waits for a running tag call (the
+        same lock), so that it never closes a model under it."""
         from lib_tagger.joytag.loader import unload_joytagger
         from lib_tagger.models.manager import get_manager
 
-        unloaded = ["joytag"] if unload_joytagger() else []
-        manager = get_manager()
-        unloaded += manager.loaded_names()
-        manager.unload()
+        with self._gpu_lock():
+            unloaded = ["joytag"] if unload_joytagger() else []
+            manager = get_manager()
+            unloaded += manager.loaded_names()
+            manager.unload()
         return unloaded
 
 

@@ -153,22 +153,37 @@ class TaggerScript(scripts.Script):
         return "img2img" if self.is_img2img else "txt2img"
 
     def _settings(self, p: Any, args: Sequence[Any], *, report: bool) -> UpsampleSettings | None:
-        """The job's settings; None when the tagger is off or (reported when asked) invalid."""
+        """The job's settings; None when the tagger is off or (reported when asked) invalid.
+
+        A job that came over HTTP (``p.is_api``) may name only the models :mod:`~tagger_webui.remote` allows.
+        """
         overrides = getattr(p, OVERRIDES_ATTR, None) or {}
         if not overrides and (not args or (not isinstance(args[0], Mapping) and not args[0])):
             return None  # accordion closed: nothing to validate
         try:
-            return apply_overrides(settings_from_script_args(args), overrides)
-        except SettingsError as exc:
+            settings = apply_overrides(settings_from_script_args(args), overrides)
+            if getattr(p, "is_api", False) and settings.enabled:
+                from . import remote
+
+                remote.check_model(settings.model)
+            return settings
+        except (SettingsError, FileNotFoundError) as exc:
             if report:
                 _fail(p, exc, self._tab(), "invalid settings")
             return None
 
 
 def _fail(p: Any, exc: BaseException, tab: str, what: str = "upsampling failed") -> None:
+    """Report a failure on the console; the infotext (and, over HTTP, the client) gets a line that shows no
+    server folder."""
     host.report(f"Tagger: {what}, prompts left unchanged: {infotext.error_text(exc)}")
     if p is not None:
-        p.extra_generation_params.update(infotext.error_params(exc))
+        if getattr(p, "is_api", False):
+            from .remote import public_detail
+
+            p.extra_generation_params[infotext.ERROR_KEY] = public_detail(exc)[:300]
+        else:
+            p.extra_generation_params.update(infotext.error_params(exc))
     _set_last(tab, f"Tagger error: {infotext.error_text(exc)}")
 
 

@@ -121,10 +121,8 @@ def expand_patterns(patterns: Iterable[str], candidates: Iterable[str], seconds:
     for pattern, _ in tests:
         if pattern in _runaways:
             raise BanPatternTimeout(_runaways[pattern])
-    deadline = time.monotonic() + seconds
-    pool = {}
-    for tag in candidates:
-        pool.setdefault(normalize_tag(tag), tag)
+    pool = _normalized(candidates)
+    deadline = time.monotonic() + seconds  # the patterns' time: normalizing the candidates is ours
     matched: set[str] = set()
     for pattern, test in tests:  # one pattern at a time, so a timeout names the right one
         for norm in pool:
@@ -147,6 +145,21 @@ def expand_patterns(patterns: Iterable[str], candidates: Iterable[str], seconds:
         if norm in matched and norm not in out:
             out[norm] = tag
     return list(out.values())
+
+
+_pool_cache: list = []  # [(candidates tuple, its normalized pool)]: the known-tag tuple is reused
+
+
+def _normalized(candidates: Iterable[str]) -> dict[str, str]:
+    """Normalized form → first candidate with it (a tuple's pool is kept for the next call)."""
+    if _pool_cache and _pool_cache[0][0] is candidates:
+        return _pool_cache[0][1]
+    pool: dict[str, str] = {}
+    for tag in candidates:
+        pool.setdefault(normalize_tag(tag), tag)
+    if isinstance(candidates, tuple):
+        _pool_cache[:] = [(candidates, pool)]
+    return pool
 
 
 @dataclass
