@@ -444,6 +444,9 @@ def format_report(report: Any, listed: int = 20) -> str:
         f"{len(report.failed)} failed in {report.seconds:.1f}s" + (" (stopped early)" if report.stopped else "")
     )
     lines = [f"Folder: {report.folder}", head]
+    if report.backups:
+        lines.append(f"{len(report.backups)} previous captions were kept beside them as .txt.bak "
+                     f"(e.g. {name(report.backups[0])})")
     lines += [f"Failed {name(path)}: {reason}" for path, reason in report.failed]
     if report.written:
         more = len(report.written) - listed
@@ -504,6 +507,7 @@ def create_batch_panel(service: JoyTagService | None = None) -> BatchPanel:
                 list(EXISTING_MODES),
                 value="skip",
                 label="Existing captions",
+                info="append and overwrite keep the previous caption as name.txt.bak",
                 elem_id="tagger_caption_existing",
             )
             threshold = gr.Slider(

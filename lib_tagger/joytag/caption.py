@@ -1,12 +1,16 @@
 """Caption a folder of images: one ``.txt`` beside each, written as each batch finishes.
 
 Decoding and pre-processing run on a small thread pool ahead of the model, so the model rarely
-waits for the disk. A file that cannot be read fails alone and is listed in the report.
+waits for the disk. A file that cannot be read fails alone and is listed in the report. A caption
+that "append" or "overwrite" changes is kept first as ``name.txt.bak`` (``.bak2``, ... when that holds
+another one), so no hand-written caption is ever lost; a write that fails (a full disk) leaves the
+caption as it was and no temporary file behind.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -51,12 +55,15 @@ class CaptionReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
     stopped: bool = False
+    backups: list[Path] = field(default_factory=list)  # where the captions that were changed were kept
 
     def summary(self) -> str:
         """One line for a log or a status box, plus one line per failed image."""
         head = (f"{len(self.written)} captioned, {len(self.skipped)} skipped (caption exists), "
                 f"{len(self.failed)} failed in {self.seconds:.1f}s")
         head += " (stopped early)" if self.stopped else ""
+        if self.backups:
+            head += f"; {len(self.backups)} previous captions kept as .txt.bak"
         return "\n".join([head, *(f"  {path}: {reason}" for path, reason in self.failed)])
 
 
@@ -71,13 +78,41 @@ def _merge(existing: str, new: str) -> str:
     return ", ".join(old + [part for part in new.split(", ") if part and part not in seen])
 
 
-def _write_caption(image: Path, text: str, existing: str) -> None:
+def _write_caption(image: Path, text: str, existing: str) -> Path | None:
+    """Write ``image``'s caption; returns where the caption it replaced was kept (None: there was none, or it
+    does not change)."""
     target = caption_path(image)
-    if existing == "append" and target.is_file():
-        text = _merge(target.read_text(encoding="utf-8", errors="replace"), text)
+    previous = target.read_bytes() if target.is_file() else None
+    if existing == "append" and previous is not None:
+        text = _merge(previous.decode("utf-8", errors="replace"), text)
+    content = (text + "\n").encode("utf-8")
+    if previous == content:
+        return None
     temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text + "\n", encoding="utf-8")
-    os.replace(temporary, target)  # a crash never leaves a half-written caption that "skip" would trust
+    try:
+        temporary.write_bytes(content)
+        backup = _keep(target, previous) if previous is not None else None
+        os.replace(temporary, target)  # a crash never leaves a half-written caption that "skip" would trust
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a full disk, Ctrl-C: the old caption stays, no stray file
+        raise
+    return backup
+
+
+def _keep(target: Path, content: bytes) -> Path:
+    """Keep the caption in ``target`` (its bytes are ``content``) beside it as ``name.txt.bak``, or ``.bak2``,
+    ``.bak3``, ... when that already holds another caption; a backup with the same bytes is reused."""
+    for n in range(1, 10_000):
+        backup = target.with_name(f"{target.name}.bak{n if n > 1 else ''}")
+        if not backup.exists():
+            try:
+                os.link(target, backup)  # the same file under a second name: no space needed, atomic
+            except OSError:  # no hard links on this file system
+                shutil.copy2(target, backup)
+            return backup
+        if backup.is_file() and backup.read_bytes() == content:
+            return backup
+    raise FileExistsError(f"{target.name}: 10,000 backups already; move some away")
 
 
 def _decoded(paths: list[Path], image_size: int, workers: int, ahead: int) -> Iterator[tuple[Path, object]]:
@@ -123,7 +158,8 @@ def caption_folder(
     """Write a caption beside every image in ``folder`` with ``tagger`` (a :class:`JoyTagger`).
 
     ``existing``: "skip" leaves images that have a caption alone (so a rerun resumes),
-    "append" adds new tags to the caption, "overwrite" replaces it. With no ``progress``
+    "append" adds new tags to the caption, "overwrite" replaces it; both keep the caption they change
+    as ``name.txt.bak`` first (listed in ``report.backups``). With no ``progress``
     callback a tqdm bar is shown. ``should_stop`` is polled between batches.
     """
     import torch
@@ -172,8 +208,10 @@ def caption_folder(
             try:
                 if isinstance(scores, Exception):
                     raise scores
-                _write_caption(path, format_tags(select_tags(scores, options), options), existing)
+                backup = _write_caption(path, format_tags(select_tags(scores, options), options), existing)
                 report.written.append(path)
+                if backup is not None:
+                    report.backups.append(backup)
             except Exception as exc:
                 report.failed.append((path, f"{type(exc).__name__}: {exc}"))
             finished(path)
