@@ -2,7 +2,10 @@
 
 This is where a prompt gets changed. :func:`upsample_prompts` raises on any failure (missing
 model, corrupt file, out of memory); callers that must never break a generation catch it and
-keep the user's prompt.
+keep the user's prompt. A ``should_stop`` callable (the WebUI's Interrupt / Skip) is polled before
+the model loads, between decode steps and prompts, and between top-up rounds: a prompt whose model
+calls did not all finish comes back untouched (``stopped``), so a prompt is either upsampled whole or
+not at all.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .formats import FormatOptions, build_model_input, parse_model_output, target_tag_count, topup_input
 from .generate.bans import expand_patterns
-from .generate.base import Generation, PromptTooLongError, SamplingParams
+from .generate.base import Generation, PromptTooLongError, SamplingParams, ShouldStop
 from .models.manager import ModelManager, get_manager
 from .models.registry import FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY
 from .prompt import extract_tags, insert_tags, is_clean_tag, normalize_tag
@@ -38,6 +41,7 @@ class UpsampleResult:
     model_input: str
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False  # the user stopped the job before this prompt was done: ``prompt`` is the original
 
 
 @dataclass
@@ -88,12 +92,19 @@ def upsample_prompts(
     width: int,
     height: int,
     manager: ModelManager | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> list[UpsampleResult]:
-    """Upsample each prompt with its own seed, in one batched model call where the backend allows."""
+    """Upsample each prompt with its own seed, in one batched model call where the backend allows.
+
+    With ``should_stop``, prompts not done when it turns True are returned untouched with ``stopped=True``.
+    """
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
     if not prompts:
         return []
+    stop = should_stop or _never
+    if stop():
+        return [_untouched(prompt, seed) for prompt, seed in zip(prompts, seeds)]
     manager = manager or get_manager()
     db = get_tag_db()
     started = time.perf_counter()
@@ -102,12 +113,20 @@ def upsample_prompts(
         prepared = [prepare_prompt(p, settings, width, height, fmt) for p in prompts]
         prepare_seconds = time.perf_counter() - started
         params = sampling_params(settings)
-        generations = loaded.generator.generate([p.model_input for p in prepared], params, list(seeds))
+        generations = loaded.generator.generate([p.model_input for p in prepared], params, list(seeds),
+                                                should_stop=stop)
         results = []
         for prompt, seed, prep, generation in zip(prompts, seeds, prepared, generations):
             t0 = time.perf_counter()
+            if generation.stopped:
+                results.append(_untouched(prompt, seed, prep.model_input))
+                continue
             new_tags = _filter(parse_model_output(fmt, generation.text, generation.pieces), prep.present, params)
-            rounds, topup_seconds = _top_up(loaded.generator, prep, params, seed, settings.length, new_tags)
+            rounds, topup_seconds, complete = _top_up(loaded.generator, prep, params, seed, settings.length,
+                                                      new_tags, stop)
+            if not complete:
+                results.append(_untouched(prompt, seed, prep.model_input))
+                continue
             inserted = insert_tags(prompt, new_tags, settings.position, canonical=db.canonical)
             timings = {
                 "load": loaded.seconds,
@@ -121,6 +140,14 @@ def upsample_prompts(
                 UpsampleResult(inserted.prompt, prompt, inserted.inserted, prep.model_input, seed, timings)
             )
     return results
+
+
+def _never() -> bool:
+    return False
+
+
+def _untouched(prompt: str, seed: int, model_input: str = "") -> UpsampleResult:
+    return UpsampleResult(prompt, prompt, [], model_input, seed, {"total": 0.0}, stopped=True)
 
 
 def _filter(tags: list[str], present: set[str], params: SamplingParams) -> list[str]:
@@ -138,30 +165,37 @@ def _filter(tags: list[str], present: set[str], params: SamplingParams) -> list[
 
 
 def _top_up(generator, prep: PreparedPrompt, params: SamplingParams, seed: int, length: str,
-            new_tags: list[str]) -> tuple[int, float]:
+            new_tags: list[str], should_stop: ShouldStop = _never) -> tuple[int, float, bool]:
     """DanTagGen: re-prompt with the tags found so far until the target count (bounded rounds).
 
     Each round's input begins with the first round's; a generator that can keep an evaluated
-    prefix (``reuses_prefix``) is told so and evaluates only the tags after it.
+    prefix (``reuses_prefix``) is told so and evaluates only the tags after it. Returns (rounds, seconds,
+    complete): not complete when ``should_stop`` ended it before the rounds did.
     """
     if prep.prompt_format not in (FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY):
-        return 0, 0.0
+        return 0, 0.0, True
     target = target_tag_count(prep.prompt_format, length)
     have = len(prep.fields.general) + len(prep.fields.special)
-    reuse = {"prefix": prep.model_input} if getattr(generator, "reuses_prefix", False) else {}
+    options: dict = {"should_stop": should_stop}
+    if getattr(generator, "reuses_prefix", False):
+        options["prefix"] = prep.model_input
     seconds = 0.0
     rounds = 0
     while have + len(new_tags) < target and rounds < MAX_TOPUP_ROUNDS:
+        if should_stop():
+            return rounds, seconds, False
         rounds += 1
         model_input = topup_input(prep.prompt_format, prep.model_input, new_tags)
         try:
-            generation: Generation = generator.generate([model_input], params, [seed + rounds], **reuse)[0]
+            generation: Generation = generator.generate([model_input], params, [seed + rounds], **options)[0]
         except PromptTooLongError:  # the tags found so far fill the context: enough
             break
+        if generation.stopped:
+            return rounds, seconds, False
         seconds += generation.seconds
         more = _filter(parse_model_output(prep.prompt_format, generation.text, generation.pieces),
                        prep.present | {_tag_key(t) for t in new_tags}, params)
         if not more:
             break
         new_tags.extend(more)
-    return rounds, seconds
+    return rounds, seconds, True

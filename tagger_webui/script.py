@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import modules.scripts as scripts
@@ -72,13 +72,14 @@ def tag_seeds(settings: UpsampleSettings, image_seeds: Sequence[int]) -> list[in
 
 
 def upsample(prompts: Sequence[str], settings: UpsampleSettings, seeds: Sequence[int], width: int,
-             height: int) -> list[Any]:
-    """Run the core pipeline with the manager configured from the Settings page."""
+             height: int, should_stop: Callable[[], bool] | None = None) -> list[Any]:
+    """Run the core pipeline with the manager configured from the Settings page; ``should_stop``: the host's
+    Interrupt / Skip, inside a generation (prompts not reached come back untouched)."""
     from lib_tagger.upsample import upsample_prompts
 
     manager = settings_page.apply_to_manager()
     return upsample_prompts(list(prompts), settings, seeds=list(seeds), width=int(width), height=int(height),
-                            manager=manager)
+                            manager=manager, should_stop=should_stop)
 
 
 def insert_same_tags(prompt: str, new_tags: list[str], position: str) -> str:
@@ -90,12 +91,22 @@ def insert_same_tags(prompt: str, new_tags: list[str], position: str) -> str:
 
 
 def summary(results: Sequence[Any], seeds: Sequence[int]) -> str:
-    """The last-result text: each image's seed, new tags and time."""
-    lines = []
+    """The last-result text: each image's seed, new tags and time; first a line when the user stopped it."""
+    stopped = sum(bool(getattr(result, "stopped", False)) for result in results)
+    lines = [f"Stopped: {stopped} of {len(results)} prompts left unchanged"] if stopped else []
     for i, (result, seed) in enumerate(zip(results, seeds)):
         seconds = result.timings.get("total", 0.0)
-        lines.append(f"#{i} seed {seed} ({seconds:.2f}s): {', '.join(result.new_tags) or '(no new tags)'}")
+        tags = "(stopped, unchanged)" if getattr(result, "stopped", False) else ", ".join(result.new_tags)
+        lines.append(f"#{i} seed {seed} ({seconds:.2f}s): {tags or '(no new tags)'}")
     return "\n".join(lines)
+
+
+def _note_stopped(results: Sequence[Any]) -> None:
+    """One console line when Interrupt / Skip left prompts unchanged."""
+    stopped = sum(bool(getattr(result, "stopped", False)) for result in results)
+    if stopped:
+        host.warn(f"Tagger: stopped by the user; {len(results) - stopped} of {len(results)} prompts upsampled, "
+                  f"the rest left unchanged")
 
 
 class TaggerScript(scripts.Script):
@@ -193,7 +204,7 @@ def upsample_per_image(p: Any, settings: UpsampleSettings, tab: str) -> None:
     hires = list(p.all_hr_prompts) if getattr(p, "enable_hr", False) and getattr(p, "all_hr_prompts", None) else None
     try:
         seeds = tag_seeds(settings, p.all_seeds)
-        results = upsample(originals, settings, seeds, p.width, p.height)
+        results = upsample(originals, settings, seeds, p.width, p.height, should_stop=host.stop_requested)
         new_hires = None
         if hires is not None:
             new_hires = [result.prompt if hr == original else insert_same_tags(hr, result.new_tags, settings.position)
@@ -210,6 +221,7 @@ def upsample_per_image(p: Any, settings: UpsampleSettings, tab: str) -> None:
         p.all_hr_prompts = new_hires
     p.extra_generation_params.update(
         infotext.generation_params(settings, originals, seeds, hires if separate_hires else None))
+    _note_stopped(results)
     _set_last(tab, summary(results, seeds))
 
 
@@ -223,7 +235,7 @@ def upsample_before_styles(p: Any, settings: UpsampleSettings, tab: str) -> None
         host.fix_seed(p)
         first_seed = p.seed[0] if isinstance(p.seed, list) else p.seed
         seeds = tag_seeds(settings, [int(first_seed) + i for i in range(len(prompts))])
-        results = upsample(prompts, settings, seeds, p.width, p.height)
+        results = upsample(prompts, settings, seeds, p.width, p.height, should_stop=host.stop_requested)
         new_hr = insert_same_tags(hr_prompt, results[0].new_tags, settings.position) if separate_hires else None
     except Exception as exc:
         _fail(p, exc, tab)
@@ -236,6 +248,7 @@ def upsample_before_styles(p: Any, settings: UpsampleSettings, tab: str) -> None
     originals: list[str] | str = prompts if len(prompts) > 1 else prompts[0]
     p.extra_generation_params.update(infotext.generation_params(
         settings, originals, seeds if len(seeds) > 1 else seeds[0], hr_prompt if separate_hires else None))
+    _note_stopped(results)
     _set_last(tab, summary(results, seeds))
 
 

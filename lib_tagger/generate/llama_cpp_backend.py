@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lib_tagger.generate.base import Generation, ModelLoadError, PromptTooLongError, SamplingParams
+from lib_tagger.generate.base import Generation, ModelLoadError, PromptTooLongError, SamplingParams, ShouldStop
 
 DEFAULT_CONTEXT = 512  # DanTagGen prompts are ~100-200 tokens; room for 256+ new tokens
 _CONTEXT_STEP = 256
@@ -362,6 +362,7 @@ class LlamaCppGenerator:
         banned_next: BannedNext | None = None,
         *,
         prefix: str | None = None,
+        should_stop: ShouldStop | None = None,
     ) -> list[Generation]:
         """Continue each prompt with its seed until eos or ``params.max_new_tokens``.
 
@@ -371,6 +372,8 @@ class LlamaCppGenerator:
         earlier call's prompt that these prompts continue); when the context still holds it, only
         the rest of each prompt is evaluated. A prompt whose tokens do not begin with the prefix's
         is evaluated whole. Without a prefix every prompt starts from an empty context.
+        ``should_stop`` is polled before each prompt and after each token: once True, the prompt being
+        continued and those not begun come back with ``stopped=True``.
         """
         if len(prompts) != len(seeds):
             raise ValueError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
@@ -381,12 +384,14 @@ class LlamaCppGenerator:
             if banned_next is None and params.banned_tags:
                 banned_next = self._bans_for(params.banned_tags)  # None when nothing to ban
             prefix_ids = self.tokenize_prompt(prefix) if prefix else []
-            return [self._generate_one(prompt, params, _llama_seed(seed), banned_next, prefix_ids)
+            stop = should_stop or _never
+            return [Generation("", stopped=True) if stop() else
+                    self._generate_one(prompt, params, _llama_seed(seed), banned_next, prefix_ids, stop)
                     for prompt, seed in zip(prompts, seeds)]
 
     def _generate_one(
         self, prompt: str, params: SamplingParams, seed: int, banned_next: BannedNext | None,
-        prefix_ids: list[int],
+        prefix_ids: list[int], should_stop: ShouldStop,
     ) -> Generation:
         start = time.perf_counter()
         ids = self.tokenize_prompt(prompt)
@@ -396,6 +401,7 @@ class LlamaCppGenerator:
         self._fit_context(len(ids) + max_new)
         llm = self._llm
         out: list[int] = []
+        stopped = False
         if max_new > 0:
             processors = [_BanProcessor(banned_next, len(ids))] if banned_next is not None else None
             kept = self._start_context(ids, prefix_ids)
@@ -415,11 +421,14 @@ class LlamaCppGenerator:
                 out.append(token)
                 if len(out) >= max_new:
                     break
+                if should_stop():
+                    stopped = True
+                    break
             self._kept = kept
         text = llm.detokenize(out, special=True).decode("utf-8", errors="replace")
         pieces = [self.vocab.decode_piece(t) for t in out]
         return Generation(text=text, pieces=pieces, token_ids=out, prompt_tokens=len(ids),
-                          seconds=time.perf_counter() - start)
+                          seconds=time.perf_counter() - start, stopped=stopped)
 
     def _start_context(self, ids: list[int], prefix_ids: list[int]) -> list[int]:
         """Leave in the context what ``llm.generate(ids)`` may keep; return what will then be kept.
@@ -454,6 +463,10 @@ class LlamaCppGenerator:
                 self._llm.close()
                 self._llm = None
                 self._kept = None
+
+
+def _never() -> bool:
+    return False
 
 
 def _llama_seed(seed: int) -> int:

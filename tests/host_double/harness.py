@@ -130,7 +130,7 @@ class RecordingPipeline:
         self.calls: list[dict] = []
         self.error = error
 
-    def __call__(self, prompts, settings, seeds, width, height):
+    def __call__(self, prompts, settings, seeds, width, height, should_stop=None):
         self.calls.append({"prompts": list(prompts), "settings": settings, "seeds": list(seeds),
                            "size": (width, height)})
         if self.error is not None:
