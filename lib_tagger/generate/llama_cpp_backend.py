@@ -312,6 +312,7 @@ class LlamaCppGenerator:
                 n_batch=min(512, n_ctx),
                 n_threads=self._options["n_threads"],
                 last_n_tokens_size=n_ctx,
+                use_mmap=False,  # read into memory of its own: a file replaced under it cannot end the process
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:

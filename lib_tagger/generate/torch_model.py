@@ -292,24 +292,32 @@ class Decoder:
         pack = self._may_pack and pack_weights is True
         self.packed = pack
 
+        # Every weight kept is a copy: a tensor of ``state`` may be a view of the weights file's memory map,
+        # and a file replaced or cut short under a loaded model would then end the process (SIGBUS).
+        def owned(tensor, source):
+            return tensor.clone() if tensor.data_ptr() == source.data_ptr() else tensor
+
         def take(key: str):
-            return state.pop(key).to(device=device, dtype=dtype)
+            source = state.pop(key)
+            return owned(source.to(device=device, dtype=dtype), source)
 
         def fused(keys: list[str]):
             return torch.cat([state.pop(k).to(dtype=dtype) for k in keys]).to(device)
 
         def linear(weight_keys: list[str], bias_keys: list[str] | None = None) -> Linear:
-            parts = [state.pop(k).to(dtype=dtype) for k in weight_keys]
+            sources = [state.pop(k) for k in weight_keys]
+            parts = [source.to(dtype=dtype) for source in sources]
             transposed = wants_transposed(sum(p.shape[0] for p in parts), parts[0].shape[1], device)
             if transposed:  # built transposed in one allocation: no plain copy comes and goes
                 weight = torch.cat([p.t() for p in parts], dim=1) if len(parts) > 1 else parts[0].t().contiguous()
             else:
                 weight = torch.cat(parts) if len(parts) > 1 else parts[0]
-            del parts
+            weight = owned(weight.to(device), sources[0])
+            del parts, sources
             bias = None
             if bias_keys:
                 bias = fused(bias_keys) if len(bias_keys) > 1 else take(bias_keys[0])
-            lin = Linear(weight.to(device), bias, transposed=transposed)
+            lin = Linear(weight, bias, transposed=transposed)
             if pack:
                 lin.pack()
             return lin

@@ -165,11 +165,12 @@ def _listed(keys: list[str]) -> str:
     return shown + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
 
 
-def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike) -> JoyTagViT:
-    """Build the model on the CPU from ``config`` and load ``weights`` strictly (fp32, eval mode).
+def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike, device="cpu") -> JoyTagViT:
+    """Build the model on ``device`` from ``config`` and load ``weights`` strictly (fp32, eval mode).
 
     A head with 9 extra rows (older checkpoints) is trimmed; any other mismatch raises
-    :class:`JoyTagModelError` naming the file and the offending keys.
+    :class:`JoyTagModelError` naming the file and the offending keys. The weights are copied out of the
+    file's memory map: a file replaced or cut short later cannot take the loaded model down with it.
     """
     state = read_checkpoint(weights)
     with torch.device("meta"):
@@ -192,9 +193,15 @@ def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike) -> JoyTa
              if tuple(state[key].shape) != shape]
     if wrong:
         raise JoyTagModelError(f"{weights}: tensors of the wrong shape: {_listed(wrong)}")
-    state = {key: tensor.float() for key, tensor in state.items()}
+    state = {key: _owned(tensor, device) for key, tensor in state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
+
+
+def _owned(tensor: torch.Tensor, device) -> torch.Tensor:
+    """``tensor`` as float32 on ``device`` in memory of its own (a copy, never a view of the mapped file)."""
+    moved = tensor.to(device=device, dtype=torch.float32)
+    return moved.clone() if moved.data_ptr() == tensor.data_ptr() else moved
 
 
 def autocast_context(device: torch.device, dtype: torch.dtype):
