@@ -98,7 +98,7 @@ def server(webui, tmp_path_factory):
     get_manager().unload()
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(bodies, st.booleans())
 def test_random_requests_never_get_a_500_and_the_server_stays_healthy(server, one_torch_thread, case, as_text):
