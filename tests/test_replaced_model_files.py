@@ -33,7 +33,8 @@ if kind == "torch":
     torch.set_num_threads(1)
     from lib_tagger.generate.torch_backend import TorchGenerator
     from tests.factories.torch_models import dart_prompt
-    tagger, prompt, weights = TorchGenerator.from_pretrained(path, device="cpu"), dart_prompt(), path + "/model.safetensors"
+    tagger, prompt = TorchGenerator.from_pretrained(path, device="cpu"), dart_prompt()
+    weights = path + "/model.safetensors"
 elif kind == "gguf":
     from lib_tagger.generate.llama_cpp_backend import LlamaCppGenerator
     from tests.factories.gguf_models import dantaggen_prompt

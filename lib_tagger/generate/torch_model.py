@@ -186,40 +186,36 @@ def _weight_files(folder: Path) -> dict[Path, list[str] | None]:
 
 
 def load_state(folder: str | Path, config: DecoderConfig) -> dict[str, Any]:
-    """All checkpoint tensors (on CPU, file dtype), checked against ``config``: keys and shapes."""
-    from safetensors import safe_open
+    """All checkpoint tensors (on CPU, file dtype), checked against ``config``: keys and shapes.
+
+    Every tensor is read into memory of its own (:mod:`~lib_tagger.models.safetensors_file`), never a view
+    of the file: a file replaced under the loaded model cannot end the process.
+    """
+    from lib_tagger.models.safetensors_file import SafetensorsError, read_header, read_tensors
 
     folder = Path(folder)
     expected = config.expected_shapes()
     state: dict[str, Any] = {}
-    origin: dict[str, Path] = {}
     for path, listed in _weight_files(folder).items():
         try:
-            with safe_open(str(path), framework="pt", device="cpu") as handle:
-                keys = list(handle.keys())
-                if listed is not None and sorted(listed) != sorted(keys):
-                    raise ModelLoadError(f"{path}: keys differ from those listed in {WEIGHTS_INDEX_FILE}")
-                for key in keys:
-                    if key.endswith(_IGNORED_SUFFIXES) or (
-                        key == "lm_head.weight" and config.tie_word_embeddings
-                    ):
-                        continue
-                    if key not in expected:
-                        raise ModelLoadError(
-                            f"{path}: unexpected tensor {key!r} for a {config.model_type} "
-                            f"with the given config.json"
-                        )
-                    shape = tuple(handle.get_slice(key).get_shape())
-                    if shape != expected[key]:
-                        raise ModelLoadError(
-                            f"{path}: tensor {key!r} has shape {shape}, config.json "
-                            f"implies {expected[key]}"
-                        )
-                    state[key] = handle.get_tensor(key)
-                    origin[key] = path
-        except ModelLoadError:
-            raise
-        except Exception as exc:  # safetensors raises its own error types for bad headers/truncation
+            entries, start = read_header(path)
+            if listed is not None and sorted(listed) != sorted(entries):
+                raise ModelLoadError(f"{path}: keys differ from those listed in {WEIGHTS_INDEX_FILE}")
+            wanted = {}
+            for key, entry in entries.items():
+                if key.endswith(_IGNORED_SUFFIXES) or (key == "lm_head.weight" and config.tie_word_embeddings):
+                    continue
+                if key not in expected:
+                    raise ModelLoadError(
+                        f"{path}: unexpected tensor {key!r} for a {config.model_type} with the given config.json"
+                    )
+                if entry.shape != expected[key]:
+                    raise ModelLoadError(
+                        f"{path}: tensor {key!r} has shape {entry.shape}, config.json implies {expected[key]}"
+                    )
+                wanted[key] = entry
+            state.update(read_tensors(path, wanted, start))
+        except (OSError, SafetensorsError) as exc:
             raise ModelLoadError(f"{path}: not a readable safetensors file ({exc})") from exc
     missing = [k for k in expected if k not in state]
     if missing:
@@ -274,6 +270,9 @@ class KVCache:
 class Decoder:
     """A loaded LLaMA / Mistral / Mixtral decoder (weights fused per layer for fewer kernel calls).
 
+    It keeps tensors of ``state`` as they are where no copy is needed: give it tensors in memory of their
+    own (as :func:`load_state` reads them), not views of a memory-mapped file.
+
     ``pack_weights``: store the projection weights MKL-packed where that is available (x86 CPUs in
     float32; see :mod:`~lib_tagger.generate.linear`): True at load, None (default) at the first
     forward pass over two or more prompts (packing speeds batches up and slows batch 1 down a
@@ -292,28 +291,21 @@ class Decoder:
         pack = self._may_pack and pack_weights is True
         self.packed = pack
 
-        # Every weight kept is a copy: a tensor of ``state`` may be a view of the weights file's memory map,
-        # and a file replaced or cut short under a loaded model would then end the process (SIGBUS).
-        def owned(tensor, source):
-            return tensor.clone() if tensor.data_ptr() == source.data_ptr() else tensor
-
         def take(key: str):
-            source = state.pop(key)
-            return owned(source.to(device=device, dtype=dtype), source)
+            return state.pop(key).to(device=device, dtype=dtype)
 
         def fused(keys: list[str]):
             return torch.cat([state.pop(k).to(dtype=dtype) for k in keys]).to(device)
 
         def linear(weight_keys: list[str], bias_keys: list[str] | None = None) -> Linear:
-            sources = [state.pop(k) for k in weight_keys]
-            parts = [source.to(dtype=dtype) for source in sources]
+            parts = [state.pop(k).to(dtype=dtype) for k in weight_keys]
             transposed = wants_transposed(sum(p.shape[0] for p in parts), parts[0].shape[1], device)
             if transposed:  # built transposed in one allocation: no plain copy comes and goes
                 weight = torch.cat([p.t() for p in parts], dim=1) if len(parts) > 1 else parts[0].t().contiguous()
             else:
                 weight = torch.cat(parts) if len(parts) > 1 else parts[0]
-            weight = owned(weight.to(device), sources[0])
-            del parts, sources
+            weight = weight.to(device)
+            del parts
             bias = None
             if bias_keys:
                 bias = fused(bias_keys) if len(bias_keys) > 1 else take(bias_keys[0])

@@ -145,15 +145,16 @@ class JoyTagViT(nn.Module):
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read ``model.safetensors`` onto the CPU; an unreadable file raises :class:`JoyTagModelError`."""
-    from safetensors.torch import load_file
+    """Read ``model.safetensors`` onto the CPU, each tensor in memory of its own (not a view of the file, which
+    may be replaced under the loaded model); an unreadable file raises :class:`JoyTagModelError`."""
+    from lib_tagger.models.safetensors_file import SafetensorsError, read_tensors
 
     path = Path(path)
     try:
-        return load_file(str(path), device="cpu")
+        return read_tensors(path)
     except FileNotFoundError as exc:
         raise JoyTagModelError(f"{path}: checkpoint file not found") from exc
-    except Exception as exc:  # safetensors raises its own error types for truncated / corrupt headers
+    except (OSError, SafetensorsError) as exc:
         raise JoyTagModelError(
             f"{path}: cannot read the checkpoint (truncated or corrupt download? delete it and fetch again): "
             f"{type(exc).__name__}: {exc}"
@@ -169,8 +170,7 @@ def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike, device="
     """Build the model on ``device`` from ``config`` and load ``weights`` strictly (fp32, eval mode).
 
     A head with 9 extra rows (older checkpoints) is trimmed; any other mismatch raises
-    :class:`JoyTagModelError` naming the file and the offending keys. The weights are copied out of the
-    file's memory map: a file replaced or cut short later cannot take the loaded model down with it.
+    :class:`JoyTagModelError` naming the file and the offending keys.
     """
     state = read_checkpoint(weights)
     with torch.device("meta"):
@@ -193,15 +193,9 @@ def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike, device="
              if tuple(state[key].shape) != shape]
     if wrong:
         raise JoyTagModelError(f"{weights}: tensors of the wrong shape: {_listed(wrong)}")
-    state = {key: _owned(tensor, device) for key, tensor in state.items()}
+    state = {key: tensor.to(device=device, dtype=torch.float32) for key, tensor in state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
-
-
-def _owned(tensor: torch.Tensor, device) -> torch.Tensor:
-    """``tensor`` as float32 on ``device`` in memory of its own (a copy, never a view of the mapped file)."""
-    moved = tensor.to(device=device, dtype=torch.float32)
-    return moved.clone() if moved.data_ptr() == tensor.data_ptr() else moved
 
 
 def autocast_context(device: torch.device, dtype: torch.dtype):
