@@ -38,7 +38,8 @@ def check_model(model: str) -> None:
         return
     root = os.path.normpath(os.path.abspath(settings_page.models_dir()))
     candidate = os.path.normpath(os.path.join(root, text))
-    if candidate != root and not candidate.startswith(root.rstrip(os.sep) + os.sep):
+    inside, top = os.path.normcase(candidate), os.path.normcase(root)  # Windows: case does not count
+    if inside != top and not inside.startswith(top.rstrip(os.sep) + os.sep):
         raise ModelNotAllowed(
             "model: over the HTTP API, name a known model or a folder / .gguf file inside the models folder "
             "(Settings → Tagger → 'HTTP API: accept any model path' allows others)")

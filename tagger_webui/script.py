@@ -92,18 +92,18 @@ def insert_same_tags(prompt: str, new_tags: list[str], position: str) -> str:
 
 def summary(results: Sequence[Any], seeds: Sequence[int]) -> str:
     """The last-result text: each image's seed, new tags and time; first a line when the user stopped it."""
-    stopped = sum(bool(getattr(result, "stopped", False)) for result in results)
+    stopped = sum(result.stopped for result in results)
     lines = [f"Stopped: {stopped} of {len(results)} prompts left unchanged"] if stopped else []
     for i, (result, seed) in enumerate(zip(results, seeds)):
         seconds = result.timings.get("total", 0.0)
-        tags = "(stopped, unchanged)" if getattr(result, "stopped", False) else ", ".join(result.new_tags)
+        tags = "(stopped, unchanged)" if result.stopped else ", ".join(result.new_tags)
         lines.append(f"#{i} seed {seed} ({seconds:.2f}s): {tags or '(no new tags)'}")
     return "\n".join(lines)
 
 
 def _note_stopped(results: Sequence[Any]) -> None:
     """One console line when Interrupt / Skip left prompts unchanged."""
-    stopped = sum(bool(getattr(result, "stopped", False)) for result in results)
+    stopped = sum(result.stopped for result in results)
     if stopped:
         host.warn(f"Tagger: stopped by the user; {len(results) - stopped} of {len(results)} prompts upsampled, "
                   f"the rest left unchanged")

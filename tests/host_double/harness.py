@@ -136,4 +136,4 @@ class RecordingPipeline:
         if self.error is not None:
             raise self.error
         return [SimpleNamespace(prompt=f"{p}, tag_{s}", original=p, new_tags=[f"tag_{s}"], model_input=f"<{p}>",
-                                seed=s, timings={"total": 0.01}) for p, s in zip(prompts, seeds)]
+                                seed=s, timings={"total": 0.01}, stopped=False) for p, s in zip(prompts, seeds)]
