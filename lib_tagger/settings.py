@@ -28,6 +28,10 @@ NL_POSITIONS = ("end", "new_line", "before_break")
 OUTPUT_FORMATS = ("insert", "tags_first", "nl_first", "tags_only", "nl_only")
 
 DEFAULT_MODEL = "dart-v2-moe-sft"
+#: Largest fixed tag seed (the backends take any seed modulo 2**64 or 2**32).
+SEED_MAX = 2**63 - 1
+#: Longest model name or path accepted (Linux's PATH_MAX).
+MODEL_MAX_CHARS = 4096
 
 #: Named sampling presets: (temperature, top_p, top_k, min_p).
 PRESETS: dict[str, tuple[float, float, int, float]] = {
@@ -166,6 +170,10 @@ class UpsampleSettings:
                 raise SettingsError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if not self.model.strip():
             raise SettingsError("model: must not be empty")
+        if len(self.model) > MODEL_MAX_CHARS:
+            raise SettingsError(f"model: longer than {MODEL_MAX_CHARS} characters")
+        if not -1 <= self.seed <= SEED_MAX:
+            raise SettingsError(f"seed: {self.seed} is outside [-1, {SEED_MAX}]")
         ranges = {
             "temperature": (0.0, 5.0),
             "top_p": (0.0, 1.0),
@@ -207,7 +215,9 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError(value)
-            number = float(value)
+            if isinstance(value, int):
+                return value
+            number = float(value)  # "12", 12.0 from a slider; inf, nan and "1e400" are refused below
             if number != int(number):
                 raise ValueError(value)
             return int(number)
@@ -219,6 +229,7 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
             if value is None:
                 return ""
             return str(value).strip() if name != "ban_tags" else str(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name}: {value!r} is not a valid {kind}") from None
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise SettingsError(f"{name}: {shown} is not a valid {kind}") from None
     return value

@@ -1,8 +1,11 @@
-"""The upsampling pipeline: prompt → fields → model input → generation → new tags → new prompt.
+"""The upsampling pipeline: prompt → fields → the family's plan (model calls) → new tags and text → new prompt.
 
 This is where a prompt gets changed. :func:`upsample_prompts` raises on any failure (missing
 model, corrupt file, out of memory); callers that must never break a generation catch it and
-keep the user's prompt.
+keep the user's prompt. A ``should_stop`` callable (the WebUI's Interrupt / Skip) is polled before
+the model loads, between decode steps and prompts, and between top-up rounds: a prompt whose model
+calls did not all finish comes back untouched (``stopped``), so a prompt is either upsampled whole or
+not at all.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from .formats import FormatOptions, family_of
 from .formats.family import Call, Family, Job, Outcome
 from .formats.tipo import TIPO
 from .generate.bans import expand_patterns
-from .generate.base import Generation, PromptTooLongError, SamplingParams
+from .generate.base import Generation, PromptTooLongError, SamplingParams, ShouldStop
 from .models.manager import ModelManager, get_manager
 from .output import compose
 from .prompt import extract_tags, is_clean_tag, normalize_tag
@@ -38,6 +41,7 @@ class UpsampleResult:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     nl_text: str = ""  # the natural-language text added (TIPO), as inserted
+    stopped: bool = False  # the user stopped the job before this prompt was done: ``prompt`` is the original
 
 
 @dataclass
@@ -93,12 +97,19 @@ def upsample_prompts(
     width: int,
     height: int,
     manager: ModelManager | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> list[UpsampleResult]:
-    """Upsample each prompt with its own seed, in one batched model call where the backend allows."""
+    """Upsample each prompt with its own seed, in one batched model call where the backend allows.
+
+    With ``should_stop``, prompts not done when it turns True are returned untouched with ``stopped=True``.
+    """
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
     if not prompts:
         return []
+    stop = should_stop or _never
+    if stop():
+        return [_untouched(prompt, seed) for prompt, seed in zip(prompts, seeds)]
     manager = manager or get_manager()
     db = get_tag_db()
     started = time.perf_counter()
@@ -108,10 +119,13 @@ def upsample_prompts(
         prepared = [prepare_prompt(p, settings, width, height, fmt) for p in prompts]
         prepare_seconds = time.perf_counter() - started
         params = sampling_params(settings)
-        runs = _run_plans(family, fmt, loaded.generator, prepared, params, list(seeds))
+        runs = _run_plans(family, fmt, loaded.generator, prepared, params, list(seeds), stop)
         results = []
         for prompt, seed, prep, run in zip(prompts, seeds, prepared, runs):
             t0 = time.perf_counter()
+            if run.stopped:
+                results.append(_untouched(prompt, seed, prep.model_input))
+                continue
             out = compose(prompt, run.outcome.new_tags, run.outcome.nl_text, settings.output_format,
                           settings.position, settings.nl_position, canonical=db.canonical)
             timings = {
@@ -138,13 +152,24 @@ class _Run:
     outcome: Outcome | None = None
     seconds: float = 0.0
     tokens: int = 0
+    stopped: bool = False  # the user stopped the job before this prompt's calls were all done
+
+
+def _never() -> bool:
+    return False
+
+
+def _untouched(prompt: str, seed: int, model_input: str = "") -> UpsampleResult:
+    return UpsampleResult(prompt, prompt, [], model_input, seed, {"total": 0.0}, stopped=True)
 
 
 def _run_plans(family: Family, fmt: str, generator, prepared: list[PreparedPrompt], params: SamplingParams,
-               seeds: list[int]) -> list[_Run]:
+               seeds: list[int], stop: ShouldStop) -> list[_Run]:
     """Drive every prompt's plan. A batching backend gets each round's calls together (one batch),
     so batch results equal single runs; a backend that keeps an evaluated prefix (llama.cpp, one
-    prompt at a time anyway) runs each prompt's calls in a row, so a call can reuse the last one's."""
+    prompt at a time anyway) runs each prompt's calls in a row, so a call can reuse the last one's.
+    ``stop`` is polled before every round (and by the generator between decode steps): the runs it
+    catches unfinished are marked ``stopped`` and their plans closed."""
     runs = []
     for prep, seed in zip(prepared, seeds):
         job = Job(prep.fields, prep.options or FormatOptions(), _acceptor(prep.present, params), prep.nl_prompt,
@@ -155,9 +180,16 @@ def _run_plans(family: Family, fmt: str, generator, prepared: list[PreparedPromp
     for group in groups:
         first = True
         while active := [run for run in group if run.call is not None]:
-            answers = _generate(generator, [run.call for run in active], params, [run.seed for run in active], first)
+            if stop():
+                _stop(active)
+                break
+            answers = _generate(generator, [run.call for run in active], params, [run.seed for run in active],
+                                first, stop)
             first = False
             for run, answer in zip(active, answers):
+                if isinstance(answer, Generation) and answer.stopped:
+                    _stop([run])
+                    continue
                 if isinstance(answer, Generation):
                     run.seconds += answer.seconds
                     run.tokens += len(answer.token_ids)
@@ -168,23 +200,32 @@ def _run_plans(family: Family, fmt: str, generator, prepared: list[PreparedPromp
     return runs
 
 
+def _stop(runs: list[_Run]) -> None:
+    for run in runs:
+        run.plan.close()
+        run.call, run.stopped = None, True
+
+
 def _generate(generator, calls: list[Call], params: SamplingParams, seeds: list[int],
-              first: bool) -> list[Generation | PromptTooLongError]:
+              first: bool, stop: ShouldStop) -> list[Generation | PromptTooLongError]:
     """One round of calls. A too-long first input fails the upsampling; a later one is handed to
     its plan (which then stops with what it has)."""
     call_seeds = [seed + call.seed_offset for call, seed in zip(calls, seeds)]
     reuse = getattr(generator, "reuses_prefix", False)
     if first or not reuse:
         try:
-            return generator.generate([call.model_input for call in calls], params, call_seeds)
+            return generator.generate([call.model_input for call in calls], params, call_seeds, should_stop=stop)
         except PromptTooLongError:
             if first:
                 raise
     answers: list[Generation | PromptTooLongError] = []
     for call, seed in zip(calls, call_seeds):
         extra = {"prefix": call.prefix} if reuse and call.prefix else {}
+        if stop():
+            answers.append(Generation("", stopped=True))
+            continue
         try:
-            answers.append(generator.generate([call.model_input], params, [seed], **extra)[0])
+            answers.append(generator.generate([call.model_input], params, [seed], should_stop=stop, **extra)[0])
         except PromptTooLongError as exc:
             answers.append(exc)
     return answers
@@ -192,6 +233,7 @@ def _generate(generator, calls: list[Call], params: SamplingParams, seeds: list[
 
 def _acceptor(present: set[str], params: SamplingParams):
     """``Job.accept`` for one prompt: the new tags of a list, remembered for later calls."""
+
     seen = set(present)
 
     def accept(tags: list[str]) -> list[str]:

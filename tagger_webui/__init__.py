@@ -22,13 +22,16 @@ def _infotext_pasted(infotext: str, params: dict[str, Any]) -> None:
 
 
 def _app_started(demo: Any, app: Any) -> None:
-    from . import api, xyz
+    """Our routes exist where the host serves its API (``--api``, ``--nowebui``), behind its ``--api-auth``."""
+    from . import host, xyz
 
-    api.register_routes(demo, app)
     _joytag_ui()
-    from . import joytag_api
+    if host.api_enabled():
+        from . import api, joytag_api
 
-    joytag_api.register(app)
+        dependencies = host.api_dependencies()
+        api.register_routes(demo, app, dependencies)
+        joytag_api.register(app, dependencies=dependencies)
     xyz.register_axes()
 
 
@@ -52,8 +55,8 @@ def _joytag_ui() -> Any:
     from . import host, interrogate_service, joytag_ui, settings_page
 
     if not _joytag_configured:
-        interrogate_service.configure(options=host.opt, models_dir=settings_page.models_dir, free_memory=host.free_vram,
-                            gpu_lock=host.gpu_lock)
+        interrogate_service.configure(options=settings_page.value, models_dir=settings_page.models_dir,
+                                      free_memory=host.free_vram, gpu_lock=host.gpu_lock)
         _joytag_configured = True
     return joytag_ui
 

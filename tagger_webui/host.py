@@ -87,15 +87,20 @@ def opt(key: str, default: Any = None) -> Any:
 
 def add_option(key: str, default: Any, label: str, component: Any = None, component_args: Any = None,
                *, section: tuple[str, str], category: tuple[str, str] | None = None, info: str = "",
-               onchange: Callable[[], None] | None = None) -> None:
+               onchange: Callable[[], None] | None = None, restrict_api: bool = False) -> None:
     """Register one setting in the host's Settings page, in ``section`` ``(id, label)``.
 
     ``category`` ``(id, label)`` groups the section under a heading where the host has setting categories
-    (A1111 1.7+, Forge); older hosts show the section without one.
+    (A1111 1.7+, Forge); older hosts show the section without one. ``restrict_api``: ``POST /sdapi/v1/options``
+    cannot change it (the host ignores it there), only the Settings page can.
     """
+    import inspect
+
     from modules import shared
 
     extra = {"category_id": category[0]} if category is not None and _register_category(*category) else {}
+    if restrict_api and "restrict_api" in inspect.signature(shared.OptionInfo).parameters:
+        extra["restrict_api"] = True
     option = shared.OptionInfo(default, label, component, component_args, onchange=onchange, section=section,
                                **extra)
     if info:
@@ -111,6 +116,44 @@ def _register_category(category_id: str, label: str) -> bool:
         return False
     categories.register_category(category_id, label)
     return True
+
+
+def api_enabled() -> bool:
+    """True when the host serves its HTTP API: ``--api``, or ``--nowebui`` (API only)."""
+    from modules import shared
+
+    return bool(getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False))
+
+
+def api_dependencies() -> list[Any]:
+    """FastAPI dependencies that guard a route the way the host guards ``/sdapi/v1/*``.
+
+    With ``--api-auth user:password[,user2:password2]`` a request needs one of those HTTP Basic logins (else
+    401), as ``Api.add_api_route`` requires for the host's own routes (modules/api/api.py). The host keeps its
+    check on an object extensions cannot reach, so this is the same check over the same flag. Without the flag:
+    no dependency, like the host.
+    """
+    from modules import shared
+
+    spec = getattr(shared.cmd_opts, "api_auth", None)
+    if not spec:
+        return []
+    from .api_route import basic_auth_dependency
+
+    return [basic_auth_dependency(spec)]
+
+
+def stop_requested() -> bool:
+    """True when the user pressed Interrupt or Skip (or "stop after this image") for the running job.
+
+    The host resets these flags when a job begins, so outside a job (preview button, our routes) a stale
+    flag may remain: read this only while a generation runs.
+    """
+    from modules import shared
+
+    state = shared.state
+    return bool(getattr(state, "interrupted", False) or getattr(state, "skipped", False)
+                or getattr(state, "stopping_generation", False))
 
 
 def host_cpu_forced(task: str = "tagger") -> bool:
@@ -135,6 +178,13 @@ def gpu_lock() -> Iterator[None]:
 
     with queue_lock:
         yield
+
+
+def warn(message: str) -> None:
+    """One line on the console's stderr, where the host prints its own warnings (no traceback)."""
+    import sys
+
+    print(message, file=sys.stderr)
 
 
 def report(message: str) -> None:

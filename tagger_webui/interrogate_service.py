@@ -221,15 +221,17 @@ class InterrogateService:
         return rows
 
     def unload(self) -> list[str]:
-        """Free the interrogator and every loaded tag model; returns what was loaded."""
+        """Free the interrogator and every loaded tag model; returns what was loaded. Waits for a running
+        interrogation (the same lock), so that it never closes a model under it."""
         from lib_tagger.interrogate.loading import loaded_interrogators, unload_interrogator
         from lib_tagger.models.manager import get_manager
 
-        unloaded = [display_model(label) for label in loaded_interrogators()]
-        unload_interrogator()
-        manager = get_manager()
-        unloaded += manager.loaded_names()
-        manager.unload()
+        with self._gpu_lock():
+            unloaded = [display_model(label) for label in loaded_interrogators()]
+            unload_interrogator()
+            manager = get_manager()
+            unloaded += manager.loaded_names()
+            manager.unload()
         return unloaded
 
 

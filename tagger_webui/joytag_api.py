@@ -95,8 +95,12 @@ def decode_image(data: str) -> Any:
     try:
         image = Image.open(io.BytesIO(raw))
         image.load()
-    except Exception as exc:  # Pillow raises many types for bad files (incl. decompression bombs)
-        raise HTTPException(status_code=400, detail=f"image: not a readable image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise HTTPException(status_code=400, detail=f"image: more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, "
+                            "refused as a possible decompression bomb") from None
+    except Exception:  # Pillow raises many types for bad files; its messages carry object addresses
+        raise HTTPException(status_code=400, detail="image: not a readable image file (PNG, JPEG, WebP, ...), "
+                            "or a truncated one") from None
     return image
 
 
@@ -118,12 +122,12 @@ def _model_error(exc: Exception, name: str) -> HTTPException:
     with its traceback).
     """
     from .api import status_for
-    from .infotext import error_text
+    from .remote import public_detail
 
     status = status_for(exc)
     if status == 500:
         log.error("interrogation failed", exc_info=exc)
-    return HTTPException(status_code=status, detail=f"tagger: {name}: {error_text(exc, limit=None)}")
+    return HTTPException(status_code=status, detail=f"tagger: {name}: {public_detail(exc)}")
 
 
 def register(
@@ -135,14 +139,16 @@ def register(
         return service or get_service()
 
     def interrogate(request: InterrogateRequest) -> InterrogateResponse:
+        from . import remote
         from .interrogate_service import display_model
 
         image = decode_image(request.image)
         name = "interrogator"  # until the settings are read
         try:
+            model = remote.check_interrogator(request.model) if request.model else None
             name = display_model(request.model or current().settings().model)
             options = _options(current(), request.options)
-            result = current().tag(image, options, model=request.model)
+            result = current().tag(image, options, model=model)
         except HTTPException:
             raise
         except Exception as exc:  # model missing, corrupt, out of memory: say so, keep the server up
@@ -158,10 +164,13 @@ def register(
     def unload() -> UnloadResponse:
         return UnloadResponse(unloaded=current().unload())
 
-    extra = {"dependencies": list(dependencies)} if dependencies else {}
-    app.add_api_route(INTERROGATE_PATH, interrogate, methods=["POST"], response_model=InterrogateResponse,
-                      summary="Tag an image with an interrogator (JoyTag, WD v3)", **extra)
-    app.add_api_route(INTERROGATORS_PATH, interrogators, methods=["GET"], response_model=list[InterrogatorInfo],
-                      summary="The interrogators, the one the settings choose and the one loaded", **extra)
-    app.add_api_route(UNLOAD_PATH, unload, methods=["POST"], response_model=UnloadResponse,
-                      summary="Free the interrogator and the tag models (RAM and VRAM)", **extra)
+    from .api_route import add_route
+
+    deps = dependencies or ()
+    add_route(app, INTERROGATE_PATH, interrogate, dependencies=deps, methods=["POST"],
+              response_model=InterrogateResponse, summary="Tag an image with an interrogator (JoyTag, WD v3)")
+    add_route(app, INTERROGATORS_PATH, interrogators, dependencies=deps, methods=["GET"],
+              response_model=list[InterrogatorInfo],
+              summary="The interrogators, the one the settings choose and the one loaded")
+    add_route(app, UNLOAD_PATH, unload, dependencies=deps, methods=["POST"], response_model=UnloadResponse,
+              summary="Free the interrogator and the tag models (RAM and VRAM)")

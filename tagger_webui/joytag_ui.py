@@ -3,7 +3,7 @@
 The work is done by :mod:`tagger_webui.interrogate_service` (shared with the HTTP API). Registration
 (``tagger_webui._joytag_ui`` and ``register_callbacks``)::
 
-    interrogate_service.configure(options=host.opt, models_dir=settings_page.models_dir,
+    interrogate_service.configure(options=settings_page.value, models_dir=settings_page.models_dir,
                                   free_memory=host.free_vram, gpu_lock=host.gpu_lock)
     script_callbacks.on_after_component(joytag_ui.on_after_component)
 
@@ -275,6 +275,9 @@ def format_report(report: Any, listed: int = 20) -> str:
     lines = [f"Folder: {report.folder}", head]
     if getattr(report, "output", None) is not None:
         lines.append(f"Scores written to {name(report.output)}")
+    if report.backups:
+        lines.append(f"{len(report.backups)} previous captions were kept beside them as .bak "
+                     f"(e.g. {name(report.backups[0])})")
     lines += [f"Failed {name(path)}: {reason}" for path, reason in report.failed]
     if report.written:
         more = len(report.written) - listed
@@ -347,6 +350,7 @@ def create_batch_panel(service: InterrogateService | None = None) -> BatchPanel:
                 list(EXISTING_MODES),
                 value="skip",
                 label="Existing captions",
+                info="append and overwrite keep the previous caption as name.txt.bak",
                 elem_id="tagger_caption_existing",
             )
             output_format = gr.Radio(

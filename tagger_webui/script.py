@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import modules.scripts as scripts
@@ -72,13 +72,14 @@ def tag_seeds(settings: UpsampleSettings, image_seeds: Sequence[int]) -> list[in
 
 
 def upsample(prompts: Sequence[str], settings: UpsampleSettings, seeds: Sequence[int], width: int,
-             height: int) -> list[Any]:
-    """Run the core pipeline with the manager configured from the Settings page."""
+             height: int, should_stop: Callable[[], bool] | None = None) -> list[Any]:
+    """Run the core pipeline with the manager configured from the Settings page; ``should_stop``: the host's
+    Interrupt / Skip, inside a generation (prompts not reached come back untouched)."""
     from lib_tagger.upsample import upsample_prompts
 
     manager = settings_page.apply_to_manager()
     return upsample_prompts(list(prompts), settings, seeds=list(seeds), width=int(width), height=int(height),
-                            manager=manager)
+                            manager=manager, should_stop=should_stop)
 
 
 def insert_same(prompt: str, result: Any, settings: UpsampleSettings) -> str:
@@ -91,14 +92,25 @@ def insert_same(prompt: str, result: Any, settings: UpsampleSettings) -> str:
 
 
 def summary(results: Sequence[Any], seeds: Sequence[int]) -> str:
-    """The last-result text: each image's seed, new tags (and text) and time."""
-    lines = []
+    """The last-result text: each image's seed, new tags (and text) and time; first a line when the user
+    stopped it."""
+    stopped = sum(result.stopped for result in results)
+    lines = [f"Stopped: {stopped} of {len(results)} prompts left unchanged"] if stopped else []
     for i, (result, seed) in enumerate(zip(results, seeds)):
         seconds = result.timings.get("total", 0.0)
-        lines.append(f"#{i} seed {seed} ({seconds:.2f}s): {', '.join(result.new_tags) or '(no new tags)'}")
+        tags = "(stopped, unchanged)" if result.stopped else ", ".join(result.new_tags)
+        lines.append(f"#{i} seed {seed} ({seconds:.2f}s): {tags or '(no new tags)'}")
         if result.nl_text:
             lines.append(f"#{i} text: {result.nl_text}")
     return "\n".join(lines)
+
+
+def _note_stopped(results: Sequence[Any]) -> None:
+    """One console line when Interrupt / Skip left prompts unchanged."""
+    stopped = sum(result.stopped for result in results)
+    if stopped:
+        host.warn(f"Tagger: stopped by the user; {len(results) - stopped} of {len(results)} prompts upsampled, "
+                  f"the rest left unchanged")
 
 
 class TaggerScript(scripts.Script):
@@ -126,9 +138,7 @@ class TaggerScript(scripts.Script):
         from . import ui as tagger_ui
 
         tab = "img2img" if is_img2img else "txt2img"
-        defaults = UpsampleSettings(model=str(settings_page.value("tagger_default_model")),
-                                    preset=str(settings_page.value("tagger_default_preset")))
-        parts = tagger_ui.build(tab, defaults)
+        parts = tagger_ui.build(tab, settings_page.default_settings())
         host_inputs = [self._host_components.get(part) for part in ("prompt", "width", "height")]
         if all(component is not None for component in host_inputs):
             tagger_ui.wire(parts, host_inputs, self._preview_fn(tab), lambda: last_result(tab))
@@ -159,22 +169,37 @@ class TaggerScript(scripts.Script):
         return "img2img" if self.is_img2img else "txt2img"
 
     def _settings(self, p: Any, args: Sequence[Any], *, report: bool) -> UpsampleSettings | None:
-        """The job's settings; None when the tagger is off or (reported when asked) invalid."""
+        """The job's settings; None when the tagger is off or (reported when asked) invalid.
+
+        A job that came over HTTP (``p.is_api``) may name only the models :mod:`~tagger_webui.remote` allows.
+        """
         overrides = getattr(p, OVERRIDES_ATTR, None) or {}
         if not overrides and (not args or (not isinstance(args[0], Mapping) and not args[0])):
             return None  # accordion closed: nothing to validate
         try:
-            return apply_overrides(settings_from_script_args(args), overrides)
-        except SettingsError as exc:
+            settings = apply_overrides(settings_from_script_args(args), overrides)
+            if getattr(p, "is_api", False) and settings.enabled:
+                from . import remote
+
+                remote.check_model(settings.model)
+            return settings
+        except (SettingsError, FileNotFoundError) as exc:
             if report:
                 _fail(p, exc, self._tab(), "invalid settings")
             return None
 
 
 def _fail(p: Any, exc: BaseException, tab: str, what: str = "upsampling failed") -> None:
+    """Report a failure on the console; the infotext (and, over HTTP, the client) gets a line that shows no
+    server folder."""
     host.report(f"Tagger: {what}, prompts left unchanged: {infotext.error_text(exc)}")
     if p is not None:
-        p.extra_generation_params.update(infotext.error_params(exc))
+        if getattr(p, "is_api", False):
+            from .remote import public_detail
+
+            p.extra_generation_params[infotext.ERROR_KEY] = public_detail(exc)[:300]
+        else:
+            p.extra_generation_params.update(infotext.error_params(exc))
     _set_last(tab, f"Tagger error: {infotext.error_text(exc)}")
 
 
@@ -184,7 +209,7 @@ def upsample_per_image(p: Any, settings: UpsampleSettings, tab: str) -> None:
     hires = list(p.all_hr_prompts) if getattr(p, "enable_hr", False) and getattr(p, "all_hr_prompts", None) else None
     try:
         seeds = tag_seeds(settings, p.all_seeds)
-        results = upsample(originals, settings, seeds, p.width, p.height)
+        results = upsample(originals, settings, seeds, p.width, p.height, should_stop=host.stop_requested)
         new_hires = None
         if hires is not None:
             new_hires = [result.prompt if hr == original else insert_same(hr, result, settings)
@@ -201,6 +226,7 @@ def upsample_per_image(p: Any, settings: UpsampleSettings, tab: str) -> None:
         p.all_hr_prompts = new_hires
     p.extra_generation_params.update(
         infotext.generation_params(settings, originals, seeds, hires if separate_hires else None))
+    _note_stopped(results)
     _set_last(tab, summary(results, seeds))
 
 
@@ -214,7 +240,7 @@ def upsample_before_styles(p: Any, settings: UpsampleSettings, tab: str) -> None
         host.fix_seed(p)
         first_seed = p.seed[0] if isinstance(p.seed, list) else p.seed
         seeds = tag_seeds(settings, [int(first_seed) + i for i in range(len(prompts))])
-        results = upsample(prompts, settings, seeds, p.width, p.height)
+        results = upsample(prompts, settings, seeds, p.width, p.height, should_stop=host.stop_requested)
         new_hr = insert_same(hr_prompt, results[0], settings) if separate_hires else None
     except Exception as exc:
         _fail(p, exc, tab)
@@ -227,6 +253,7 @@ def upsample_before_styles(p: Any, settings: UpsampleSettings, tab: str) -> None
     originals: list[str] | str = prompts if len(prompts) > 1 else prompts[0]
     p.extra_generation_params.update(infotext.generation_params(
         settings, originals, seeds if len(seeds) > 1 else seeds[0], hr_prompt if separate_hires else None))
+    _note_stopped(results)
     _set_last(tab, summary(results, seeds))
 
 

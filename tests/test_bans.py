@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -36,6 +38,87 @@ def test_pattern_forms():
     assert compile_pattern("/EYES/")("blue eyes")  # case-insensitive
     with pytest.raises(ValueError, match=r"/\(unclosed/"):
         compile_pattern("/(unclosed/")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("ab*", max_size=8), st.text("ab", max_size=10))
+def test_wildcards_match_exactly_what_a_whole_tag_regex_matches(pattern, tag):
+    import re
+
+    expected = re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), tag) is not None
+    assert compile_pattern(pattern)(tag) == expected
+
+
+_RUNAWAY = r"""
+import sys, threading, time
+from lib_tagger.generate import bans
+from lib_tagger.tags import get_tag_db
+
+names = get_tag_db().names()
+outcome = {}
+def expand():
+    started = time.monotonic()
+    try:
+        bans.expand_patterns(["long hair", sys.argv[1]], names)
+        outcome["error"] = None
+    except ValueError as exc:
+        outcome["error"] = str(exc)
+    outcome["seconds"] = time.monotonic() - started
+worker = threading.Thread(target=expand)
+worker.start()
+ticks, longest, last = 0, 0.0, time.monotonic()
+while worker.is_alive():  # another thread of the process: does it still get to run?
+    time.sleep(0.01)
+    now = time.monotonic()
+    ticks, longest, last = ticks + 1, max(longest, now - last), now
+print(repr((outcome["error"], outcome["seconds"], ticks, longest)))
+"""
+
+
+def _expand_in_a_child(pattern: str) -> tuple:
+    """(error or None, seconds, ticks and longest gap of another thread) of expanding ``pattern`` against the
+    140k known tags, in a child process (a runaway match cannot hang the test run)."""
+    import ast
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _RUNAWAY, pattern], capture_output=True, text=True, timeout=120,
+                            cwd=str(tm.Path(__file__).resolve().parent.parent))
+    assert result.returncode == 0, result.stderr
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_reported_ban_regex_matches_the_tag_list_in_bounded_time():
+    from lib_tagger.generate.bans import MATCH_SECONDS
+
+    error, seconds, ticks, longest = _expand_in_a_child("/^(.+)+!$/")  # Python's re backtracks for hours
+    assert error is None and seconds < MATCH_SECONDS
+    assert longest < 1.0, (ticks, longest)
+
+
+def test_a_runaway_regex_ends_in_bounded_time_naming_it_and_the_process_keeps_running():
+    from lib_tagger.generate.bans import MATCH_SECONDS
+
+    pattern = "/^(.|.)+!$/"  # exponential in the regex package too
+    error, seconds, ticks, longest = _expand_in_a_child(pattern)
+    assert error is not None and pattern in error and "simpler pattern" in error
+    assert seconds < MATCH_SECONDS + 4  # the regex package checks its timeout every so often, not at once
+    assert ticks >= 20 and longest < 1.0, (ticks, longest)  # other threads ran while it matched
+
+
+def test_every_pattern_shares_one_time_bound():
+    from lib_tagger.generate.bans import BanPatternTimeout
+
+    candidates = [f"tag {i} " + "a" * 24 for i in range(400)]
+    with pytest.raises(BanPatternTimeout, match=r"/\(a\|a\)\+b/"):
+        expand_patterns(["/x/", "/(a|a)+b/", "/y/"], candidates, seconds=0.2)
+    # quick patterns over the same tags stay well inside the bound
+    assert expand_patterns(["/^tag 1 /", "*a"], candidates, seconds=0.5)
+    # a pattern that ran out of time is refused at once afterwards, even against other candidates
+    started = time.monotonic()
+    with pytest.raises(BanPatternTimeout, match="did not finish"):
+        expand_patterns(["/(a|a)+b/"], ["b"], seconds=10)
+    assert time.monotonic() - started < 0.1
 
 
 def test_expand_patterns_keeps_literals_order_and_dedupes():

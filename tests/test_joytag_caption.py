@@ -95,6 +95,69 @@ def test_skip_resumes_and_overwrite_and_append(tmp_path, tagger):
     assert (folder / "a.txt").read_text().strip() == fresh
 
 
+def test_a_changed_caption_is_kept_first_so_nothing_is_ever_lost(tmp_path, tagger):
+    folder = make_folder(tmp_path / "imgs")
+    (folder / "a.txt").write_bytes(b"hand written, \xff not utf-8\n")
+    report = caption_folder(folder, OPTIONS, tagger, existing="overwrite", progress=lambda *a: None)
+    assert (folder / "a.txt.bak").read_bytes() == b"hand written, \xff not utf-8\n"
+    assert report.backups == [folder / "a.txt.bak"] and "1 previous captions kept as .bak" in report.summary()
+    first = (folder / "a.txt").read_text()
+    # the same run again changes nothing, so nothing more is kept
+    again = caption_folder(folder, OPTIONS, tagger, existing="overwrite", progress=lambda *a: None)
+    assert again.backups == [] and (folder / "a.txt").read_text() == first
+    # other options: the machine caption goes to .bak2, the hand-written one stays in .bak
+    other = caption_folder(folder, TagOptions(threshold=0.0, top_k=3), tagger, existing="overwrite",
+                           progress=lambda *a: None)
+    assert (folder / "a.txt.bak2").read_text() == first
+    assert (folder / "a.txt.bak").read_bytes() == b"hand written, \xff not utf-8\n"
+    assert len(other.backups) == 5
+    # append keeps the caption it extends too
+    (folder / "b.txt").write_text("b by hand")
+    caption_folder(folder, OPTIONS, tagger, existing="append", progress=lambda *a: None)
+    assert (folder / "b.txt").read_text().startswith("b by hand, ")
+    assert [p.name for p in folder.glob("b.txt.bak*") if p.read_text() == "b by hand"] == ["b.txt.bak2"]
+    assert not list(folder.glob(".*.tmp"))
+
+
+_FULL_DISK = r"""
+import json, resource, signal, sys
+from lib_tagger.caption.run import caption_folder
+from lib_tagger.interrogate.joytag.loader import JoyTagger
+from lib_tagger.interrogate.postprocess import TagOptions
+
+tagger = JoyTagger.load(sys.argv[1], device="cpu")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (24, 24))  # no file may grow past 24 bytes: the disk is "full"
+report = caption_folder(sys.argv[2], TagOptions(threshold=0.0, top_k=20), tagger, existing=sys.argv[3],
+                        progress=lambda *a: None)
+print(json.dumps({"written": len(report.written), "failed": [reason for _, reason in report.failed]}))
+"""
+
+
+@pytest.mark.parametrize("existing", ["skip", "overwrite"])
+def test_a_full_disk_fails_those_images_keeps_their_captions_and_leaves_no_temporary_files(tmp_path, existing):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkpoint = save_joytag_checkpoint(tmp_path / "jt", tiny=True)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    _noise(1).save(folder / "a.png")
+    _noise(2).save(folder / "b.png")
+    (folder / "b.txt").write_text("mine")
+    result = subprocess.run([sys.executable, "-c", _FULL_DISK, str(checkpoint), str(folder), existing],
+                            capture_output=True, text=True, timeout=300,
+                            cwd=str(Path(__file__).resolve().parent.parent))
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["written"] == 0 and len(outcome["failed"]) == (2 if existing == "overwrite" else 1)
+    assert all("File too large" in reason for reason in outcome["failed"])
+    assert (folder / "b.txt").read_text() == "mine"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "b.png", "b.txt"]
+
+
 def test_images_sharing_a_caption_name_fail_alone(tmp_path, tagger):
     _noise(1).save(tmp_path / "x.png")
     _noise(2).save(tmp_path / "x.jpg")

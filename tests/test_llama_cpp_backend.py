@@ -93,6 +93,20 @@ def test_header_is_read_without_loading(files):
     assert 0 < header.data_bytes < path.stat().st_size
 
 
+@pytest.mark.parametrize("chunk", [64, 1000])
+def test_a_header_longer_than_the_first_read_is_read_on(files, monkeypatch, chunk):
+    from lib_tagger.generate import llama_cpp_backend
+
+    path, _ = files["q8_0"]
+    whole = read_gguf_header(path)
+    monkeypatch.setattr(llama_cpp_backend, "_HEADER_CHUNK", chunk)  # far smaller than the header
+    assert read_gguf_header(path) == whole
+    cut = path.parent / f"cut-{chunk}.gguf"
+    cut.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(ModelLoadError, match="truncated"):
+        read_gguf_header(cut)
+
+
 def test_block_size_table_agrees_with_the_gguf_package():
     from gguf.constants import GGML_QUANT_SIZES
 

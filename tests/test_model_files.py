@@ -50,3 +50,27 @@ def test_unreachable_hub_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with pytest.raises(ModelFilesMissing, match="could not be downloaded"):
         fetch_files(REPO, ["config.json"], tmp_path, endpoint="http://127.0.0.1:9")
+
+
+def test_offline_and_missing_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    models = tmp_path / "models" / "tagger"  # not there yet
+    with pytest.raises(ModelFilesMissing, match="offline"):
+        fetch_files(REPO, ["config.json", "model.safetensors"], models)
+    assert not (tmp_path / "models").exists()
+    models.mkdir(parents=True)
+    with pytest.raises(ModelFilesMissing, match="offline"):
+        fetch_files(REPO, ["config.json"], models)
+    assert list(models.iterdir()) == []  # no repo folder, no lock files
+
+
+def test_a_failed_download_leaves_no_folder_it_created(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    models = tmp_path / "models"
+    with pytest.raises(ModelFilesMissing, match="could not be downloaded"):
+        fetch_files(REPO, ["config.json"], models, endpoint="http://127.0.0.1:9")
+    assert not models.exists()
+    # a folder that was there stays, and so does whatever was downloaded before the failure
+    with HubDouble({REPO: FILES}) as hub, pytest.raises(ModelFilesMissing, match="missing.bin"):
+        fetch_files(REPO, ["config.json", "missing.bin"], models, endpoint=hub.url)
+    assert (repo_folder(models, REPO) / "config.json").read_bytes() == FILES["config.json"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib_tagger.settings import FIELD_ORDER, PRESETS, SettingsError, UpsampleSettings, infotext_key
 
@@ -40,11 +42,39 @@ def test_slider_floats_and_strings_are_coerced():
         ({"enabled": "maybe"}, "enabled"),
         ({"model": "  "}, "model"),
         ({"preset": "wild"}, "preset"),
+        ({"top_k": float("inf")}, "top_k"),
+        ({"max_new_tokens": float("-inf")}, "max_new_tokens"),
+        ({"top_k": "1e400"}, "top_k"),
+        ({"seed": "1e400"}, "seed"),
+        ({"seed": float("nan")}, "seed"),
+        ({"seed": 2**64}, "seed"),
+        ({"seed": -2}, "seed"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"model": "x" * 5000}, "model"),
     ],
 )
 def test_invalid_values_name_the_field(values, field):
     with pytest.raises(SettingsError, match=field):
         UpsampleSettings(**values)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats() | st.text(max_size=12)
+    | st.sampled_from(["1e400", "-1e400", "inf", "nan", "12", "0x10", "1_000"]),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(FIELD_ORDER), json_values, max_size=5))
+def test_any_json_values_give_settings_or_a_settings_error(values):
+    try:
+        made = UpsampleSettings.from_dict(values)
+    except SettingsError as exc:
+        assert str(exc).split(":")[0] in {*FIELD_ORDER, "unknown setting(s)"}  # names the field
+    else:
+        assert UpsampleSettings.from_dict(made.to_dict()) == made
 
 
 def test_unknown_names_and_too_many_args_are_errors():

@@ -28,11 +28,12 @@ def dart_folder(tmp_path_factory):
     torch.set_num_threads(threads)
 
 
-def run(folder, prompts, seeds, manager=None, **changes):
+def run(folder, prompts, seeds, manager=None, should_stop=None, **changes):
     values = {"max_new_tokens": 24, "temperature": 1.0, "top_k": 8, **changes}
     settings = UpsampleSettings(enabled=True, model=str(folder), **values)
     manager = manager or ModelManager(device="cpu")
-    return upsample_prompts(prompts, settings, seeds=seeds, width=832, height=1216, manager=manager)
+    return upsample_prompts(prompts, settings, seeds=seeds, width=832, height=1216, manager=manager,
+                            should_stop=should_stop)
 
 
 def test_new_tags_come_from_the_model_and_only_the_insertion_point_changes(dart_folder):
@@ -203,3 +204,41 @@ def test_top_up_results_repeat_and_a_batch_matches_single_prompts(dtg_path):
         assert [r.prompt for r in results] == [r.prompt for r in batch]
         assert [r.timings["topup_rounds"] for r in results] == [r.timings["topup_rounds"] for r in batch]
     assert batch[0].new_tags != batch[2].new_tags  # the seed matters
+
+
+def test_a_stop_before_the_start_loads_nothing_and_leaves_every_prompt(dart_folder):
+    manager = ModelManager(device="cpu")
+    settings = UpsampleSettings(enabled=True, model=str(dart_folder))
+    results = upsample_prompts(["a, b", "c"], settings, seeds=[1, 2], width=512, height=512, manager=manager,
+                               should_stop=lambda: True)
+    assert [(r.prompt, r.new_tags, r.stopped) for r in results] == [("a, b", [], True), ("c", [], True)]
+    assert manager.loaded_names() == []
+
+
+def test_rows_that_ended_before_a_stop_keep_their_tags_and_the_rest_stay(tmp_path, monkeypatch):
+    from lib_tagger.generate.torch_model import Decoder
+
+    folder = make_dart_folder(tmp_path / "ends-early", model_type="mixtral",
+                              favour={"</general>": 3.0, "hat": 3.0, "smile": 3.0}, max_position_embeddings=512)
+    manager = ModelManager(device="cpu")
+    prompts = [PROMPT, "1girl, solo", "sky, cloud", "hat"]
+    whole = run(folder, prompts, [1, 2, 3, 4], manager)
+    ends = [int(r.timings["tokens"]) for r in whole]  # row i samples its end token at step ends[i]
+    last_kept = sorted(ends)[-2]
+    assert last_kept < max(ends) < 24, ends  # the rows end at different steps, before max_new_tokens
+    forwards: list[int] = []
+    real_forward = Decoder.forward
+
+    def counted(self, *args, **kwargs):
+        forwards.append(1)
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(Decoder, "forward", counted)
+    # the prompt's pass, then one per step: after step ``last_kept`` the user presses stop
+    cut = run(folder, prompts, [1, 2, 3, 4], manager, should_stop=lambda: len(forwards) > last_kept)
+    assert len(forwards) == last_kept + 1
+    assert [r.stopped for r in cut] == [n > last_kept for n in ends]
+    for stopped, full in zip(cut, whole):
+        assert (stopped.prompt, stopped.new_tags) == (
+            (stopped.original, []) if stopped.stopped else (full.prompt, full.new_tags))
+    assert any(r.new_tags for r in cut if not r.stopped)

@@ -100,11 +100,10 @@ def test_route_unknown_model_is_404_and_names_it(client):
     assert "no-such-model" in response.json()["detail"]
 
 
-def test_route_missing_model_path_is_404(client, tmp_path):
-    missing = tmp_path / "gone"
-    response = client.post("/tagger/v1/upsample", json={"prompt": "x", "settings": {"model": str(missing)}})
+def test_route_missing_model_path_is_404(client):
+    response = client.post("/tagger/v1/upsample", json={"prompt": "x", "settings": {"model": "gone/model.gguf"}})
     assert response.status_code == 404
-    assert str(missing) in response.json()["detail"]
+    assert "'gone/model.gguf' is not a known model" in response.json()["detail"]
 
 
 def test_route_backend_crash_is_500_with_the_reason(client, monkeypatch, capsys):

@@ -400,3 +400,6 @@ def test_format_report_uses_relative_paths_and_caps_the_list(tmp_path):
         "Failed sub/x.png: not an image",
         "Captioned: " + ", ".join(f"sub/{i}.png" for i in range(20)) + " and 3 more",
     ]
+    report.backups = [sub / "0.txt.bak", sub / "1.txt.bak"]
+    assert "2 previous captions were kept beside them as .txt.bak (e.g. sub/0.txt.bak)" in joytag_ui.format_report(
+        report).splitlines()

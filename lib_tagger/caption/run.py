@@ -54,6 +54,8 @@ def caption_folder(
         plan = make_plan(folder, sink, recursive, existing)
         report = CaptionReport(folder, skipped=plan.skipped, failed=plan.failed,
                                output=getattr(sink, "output", None))
+        if getattr(sink, "backup", None) is not None:
+            report.backups.append(sink.backup)
         _run(plan.todo, engine, sink, options, report, progress, should_stop)
     finally:
         sink.close()
@@ -74,8 +76,10 @@ def _run(todo, engine, sink, options, report, progress, should_stop) -> None:
                 try:
                     if isinstance(prediction, Exception):
                         raise prediction
-                    sink.write(path, describe(prediction, options), prediction)
+                    backup = sink.write(path, describe(prediction, options), prediction)
                     report.written.append(path)
+                    if backup is not None:
+                        report.backups.append(backup)
                 except SinkError:  # the output file itself is wrong: every image would fail the same way
                     raise
                 except Exception as exc:

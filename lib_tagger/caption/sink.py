@@ -2,7 +2,10 @@
 
 Every sink writes an image's result as soon as it is known, so a crash or Ctrl-C loses at most the
 batch in flight, and "skip" resumes where the run stopped: a ``.txt`` is replaced atomically, a JSONL
-line or CSV row is flushed whole (a torn last line from a crash is dropped on resume).
+line or CSV row is flushed whole (a torn last line from a crash is dropped on resume). A ``.txt``
+that "append" or "overwrite" changes is kept first as ``name.txt.bak`` (``.bak2``, ... when that holds
+another one), so no hand-written caption is ever lost; a write that fails (a full disk) leaves the
+caption as it was and no temporary file behind.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +41,7 @@ class CaptionReport:
     seconds: float = 0.0
     stopped: bool = False
     output: Path | None = None
+    backups: list[Path] = field(default_factory=list)  # where the captions that were changed were kept
 
     def summary(self) -> str:
         """One line for a log or a status box, plus one line per failed image."""
@@ -44,6 +49,8 @@ class CaptionReport:
                 f"{len(self.failed)} failed in {self.seconds:.1f}s")
         head += " (stopped early)" if self.stopped else ""
         head += f"; scores in {self.output}" if self.output is not None else ""
+        if self.backups:
+            head += f"; {len(self.backups)} previous captions kept as .bak"
         return "\n".join([head, *(f"  {path}: {reason}" for path, reason in self.failed)])
 
 
@@ -54,7 +61,9 @@ class CaptionSink(Protocol):
 
     def has(self, image: Path) -> bool: ...
 
-    def write(self, image: Path, result: TagResult, prediction: Prediction) -> None: ...
+    def write(self, image: Path, result: TagResult, prediction: Prediction) -> Path | None:
+        """Write one result; returns where a replaced caption was kept, if one was."""
+        ...
 
     def close(self) -> None: ...
 
@@ -70,6 +79,32 @@ def _merge(existing: str, new: str) -> str:
     return ", ".join(old + [part for part in new.split(", ") if part and part not in seen])
 
 
+def _keep(target: Path, content: bytes) -> Path:
+    """Keep the caption in ``target`` (its bytes are ``content``) beside it as ``name.txt.bak``, or ``.bak2``,
+    ``.bak3``, ... when that already holds another caption; a backup with the same bytes is reused."""
+    for n in range(1, 10_000):
+        backup = target.with_name(f"{target.name}.bak{n if n > 1 else ''}")
+        if not backup.exists():
+            try:
+                os.link(target, backup)  # the same file under a second name: no space needed, atomic
+            except OSError:  # no hard links on this file system
+                shutil.copy2(target, backup)
+            return backup
+        if backup.is_file() and backup.read_bytes() == content:
+            return backup
+    raise FileExistsError(f"{target.name}: 10,000 backups already; move some away")
+
+
+def _set_aside(path: Path) -> Path:
+    """Move ``path`` to the first free ``name.bak``, ``name.bak2``, ... and return where it went."""
+    for n in range(1, 10_000):
+        backup = path.with_name(f"{path.name}.bak{n if n > 1 else ''}")
+        if not backup.exists():
+            os.replace(path, backup)
+            return backup
+    raise FileExistsError(f"{path.name}: 10,000 backups already; move some away")
+
+
 class TextSink:
     """One ``.txt`` beside each image; "append" adds new tags to an existing caption."""
 
@@ -82,14 +117,26 @@ class TextSink:
     def has(self, image: Path) -> bool:
         return caption_path(image).is_file()
 
-    def write(self, image: Path, result: TagResult, prediction: Prediction) -> None:
+    def write(self, image: Path, result: TagResult, prediction: Prediction) -> Path | None:
+        """Write ``image``'s caption; returns where the caption it replaced was kept (None: there was none,
+        or it does not change)."""
         target = caption_path(image)
+        previous = target.read_bytes() if target.is_file() else None
         text = result.caption
-        if self.existing == "append" and target.is_file():
-            text = _merge(target.read_text(encoding="utf-8", errors="replace"), text)
+        if self.existing == "append" and previous is not None:
+            text = _merge(previous.decode("utf-8", errors="replace"), text)
+        content = (text + "\n").encode("utf-8")
+        if previous == content:
+            return None
         temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_text(text + "\n", encoding="utf-8")
-        os.replace(temporary, target)  # a crash never leaves a half-written caption that "skip" would trust
+        try:
+            temporary.write_bytes(content)
+            backup = _keep(target, previous) if previous is not None else None
+            os.replace(temporary, target)  # a crash never leaves a half-written caption that "skip" would trust
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # a full disk, Ctrl-C: the old caption stays, no stray file
+            raise
+        return backup
 
     def close(self) -> None:
         return None
@@ -109,10 +156,12 @@ class _TableSink:
         self.folder = folder
         self.output = output
         self.done: set[str] = set()
+        self.backup: Path | None = None  # where "overwrite" moved the previous file
         if existing == "skip" and output.is_file():
             self.done = self._read_done()
         else:
             output.parent.mkdir(parents=True, exist_ok=True)
+            self.backup = _set_aside(output) if output.is_file() and output.stat().st_size else None
             output.write_text("", encoding="utf-8")
         self.handle = output.open("a", encoding="utf-8", newline="")
 

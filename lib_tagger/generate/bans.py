@@ -5,7 +5,10 @@ Pattern forms (matched case-insensitively, underscores read as spaces):
 - ``long hair``: that tag exactly;
 - ``* hair``, ``hair *``: ``*`` matches any run of characters, the pattern must cover the whole tag
   (no other wildcard characters: ``?`` and ``[`` are literal, danbooru has tags like ``?``);
-- ``/regex/``: Python regex, ``re.search`` semantics (anchor with ``^...$`` for whole tags).
+- ``/regex/``: Python regex, ``re.search`` semantics (anchor with ``^...$`` for whole tags), run by the
+  ``regex`` package under a time limit: one expansion of all patterns against all candidates takes at
+  most :data:`MATCH_SECONDS`, else :class:`BanPatternTimeout` names the pattern. A ``*`` wildcard is
+  matched without a regex, in linear time.
 
 Word-level vocabularies (Dart: one tag = one token) ban the matching tokens outright. Subword
 vocabularies (LLaMA) ban bad-words style: the tag is tokenized as it appears after ``", "`` and its
@@ -18,12 +21,33 @@ exactly in any case. Wildcards and regexes on a subword vocabulary expand agains
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import regex
+
 from lib_tagger.tags.db import normalize_key
+
+#: Wall-clock bound for matching every wildcard and ``/regex/`` pattern of one ban list against the
+#: candidate tags (140k danbooru tags take ~0.2 s per regex pattern). A pattern with catastrophic
+#: backtracking, e.g. ``/^(.+)+!$/``, ends there with an error instead of holding the process for minutes
+#: (``regex`` also lets other threads run while it matches).
+MATCH_SECONDS = 2.0
+
+#: ``test(normalized_tag, timeout_seconds_or_None) -> bool``
+TagTest = Callable[..., bool]
+
+
+class BanPatternTimeout(ValueError):
+    """A ban pattern did not finish matching the candidate tags in :data:`MATCH_SECONDS`."""
+
+
+#: Patterns that ran out of time once, with their error: refused at once afterwards instead of costing the
+#: time again on every request (bounded; the oldest is forgotten first).
+_runaways: dict[str, str] = {}
+_RUNAWAY_MEMORY = 256
 
 
 class BanTokenizer(Protocol):
@@ -41,20 +65,36 @@ class BanTokenizer(Protocol):
 normalize_tag = normalize_key  # the matching form of a tag: trimmed, lower case, underscores as spaces
 
 
-def compile_pattern(pattern: str):
-    """A predicate over normalized tags for one pattern; ValueError names a bad pattern."""
+def compile_pattern(pattern: str) -> TagTest:
+    """A predicate over normalized tags for one pattern, ``test(tag, timeout=None)``; ValueError names a bad
+    pattern. A regex that runs past ``timeout`` seconds raises ``TimeoutError``."""
     text = pattern.strip()
     if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
         try:
-            regex = re.compile(text[1:-1], re.IGNORECASE)
-        except re.error as exc:
-            raise ValueError(f"invalid ban pattern {pattern!r}: {exc}") from exc
-        return lambda tag: regex.search(tag) is not None
+            compiled = regex.compile(text[1:-1], regex.IGNORECASE | regex.VERSION0)
+        except (regex.error, OverflowError, RecursionError) as exc:
+            raise ValueError(f"invalid ban pattern {pattern!r}: {exc}") from None
+        return lambda tag, timeout=None: compiled.search(tag, timeout=timeout) is not None
     norm = normalize_tag(text)
     if "*" in norm:
-        regex = re.compile(".*".join(re.escape(part) for part in norm.split("*")), re.DOTALL)
-        return lambda tag: regex.fullmatch(tag) is not None
-    return lambda tag: tag == norm
+        parts = norm.split("*")
+        return lambda tag, timeout=None: _glob_match(parts, tag)
+    return lambda tag, timeout=None: tag == norm
+
+
+def _glob_match(parts: list[str], tag: str) -> bool:
+    """``tag`` equals ``parts`` joined by runs of any characters (``*``): first part a prefix, last a suffix,
+    the middle ones found left to right (the leftmost place is always as good as a later one)."""
+    first, *middle, last = parts
+    if len(tag) < len(first) + len(last) or not tag.startswith(first) or not tag.endswith(last):
+        return False
+    pos, end = len(first), len(tag) - len(last)
+    for part in middle:
+        found = tag.find(part, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(part)
+    return True
 
 
 def is_literal(pattern: str) -> bool:
@@ -63,23 +103,63 @@ def is_literal(pattern: str) -> bool:
     return "*" not in text and not (len(text) >= 2 and text.startswith("/") and text.endswith("/"))
 
 
-def expand_patterns(patterns: Iterable[str], candidates: Iterable[str]) -> list[str]:
+def expand_patterns(patterns: Iterable[str], candidates: Iterable[str], seconds: float = MATCH_SECONDS) -> list[str]:
     """Tags to ban: each literal pattern as a normalized tag, plus every candidate a pattern matches.
 
-    The result keeps first-seen order and holds no duplicates (compared in normalized form).
+    The result keeps first-seen order and holds no duplicates (compared in normalized form). Matching all
+    patterns against all candidates takes at most ``seconds``; past that :class:`BanPatternTimeout` names the
+    pattern that was running.
     """
     patterns = [p for p in patterns if p.strip()]
-    tests = [compile_pattern(p) for p in patterns]
+    tests = [(p, compile_pattern(p)) for p in patterns if not is_literal(p)]
     out: dict[str, str] = {}
     for p in patterns:
         if is_literal(p):
             out.setdefault(normalize_tag(p), normalize_tag(p))
-    if any(not is_literal(p) for p in patterns):
-        for tag in candidates:
-            norm = normalize_tag(tag)
-            if norm not in out and any(test(norm) for test in tests):
-                out[norm] = tag
+    if not tests:
+        return list(out.values())
+    for pattern, _ in tests:
+        if pattern in _runaways:
+            raise BanPatternTimeout(_runaways[pattern])
+    pool = _normalized(candidates)
+    deadline = time.monotonic() + seconds  # the patterns' time: normalizing the candidates is ours
+    matched: set[str] = set()
+    for pattern, test in tests:  # one pattern at a time, so a timeout names the right one
+        for norm in pool:
+            if norm in matched:
+                continue
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                if test(norm, left):
+                    matched.add(norm)
+            except TimeoutError:
+                message = (f"ban pattern {pattern!r} did not finish matching the {len(pool):,} known tags in "
+                           f"{seconds:g} s; use a simpler pattern (e.g. * wildcards)")
+                if len(_runaways) >= _RUNAWAY_MEMORY:
+                    _runaways.pop(next(iter(_runaways)))
+                _runaways[pattern] = message
+                raise BanPatternTimeout(message) from None
+    for norm, tag in pool.items():
+        if norm in matched and norm not in out:
+            out[norm] = tag
     return list(out.values())
+
+
+_pool_cache: list = []  # [(candidates tuple, its normalized pool)]: the known-tag tuple is reused
+
+
+def _normalized(candidates: Iterable[str]) -> dict[str, str]:
+    """Normalized form → first candidate with it (a tuple's pool is kept for the next call)."""
+    if _pool_cache and _pool_cache[0][0] is candidates:
+        return _pool_cache[0][1]
+    pool: dict[str, str] = {}
+    for tag in candidates:
+        pool.setdefault(normalize_tag(tag), tag)
+    if isinstance(candidates, tuple):
+        _pool_cache[:] = [(candidates, pool)]
+    return pool
 
 
 @dataclass

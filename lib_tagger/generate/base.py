@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,6 +42,11 @@ class Generation:
     token_ids: list[int] = field(default_factory=list)
     prompt_tokens: int = 0
     seconds: float = 0.0
+    stopped: bool = False  # cut short (or never started) because ``should_stop`` said so: not a result
+
+
+#: ``should_stop()``: True once the user asked to stop (the WebUI's Interrupt / Skip); polled between steps.
+ShouldStop = Callable[[], bool]
 
 
 class Generator(Protocol):
@@ -50,9 +55,14 @@ class Generator(Protocol):
     name: str
 
     def generate(
-        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int]
+        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int], *,
+        should_stop: ShouldStop | None = None,
     ) -> list[Generation]:
-        """Continue each prompt (one seed each) until an end token or ``max_new_tokens``."""
+        """Continue each prompt (one seed each) until an end token or ``max_new_tokens``.
+
+        ``should_stop`` is polled between decode steps (and prompts): once it is True the generation ends, and
+        every continuation not finished by then comes back with ``stopped=True``.
+        """
         ...
 
     def close(self) -> None:

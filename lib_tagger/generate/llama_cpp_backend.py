@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import mmap
 import struct
 import threading
 import time
@@ -26,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lib_tagger.generate.base import Generation, ModelLoadError, PromptTooLongError, SamplingParams
+from lib_tagger.generate.base import Generation, ModelLoadError, PromptTooLongError, SamplingParams, ShouldStop
 
+_HEADER_CHUNK = 4 * 2**20  # DanTagGen's header (metadata, vocabulary, tensor list) is about 1 MiB
 DEFAULT_CONTEXT = 512  # DanTagGen prompts are ~100-200 tokens; room for 256+ new tokens
 _CONTEXT_STEP = 256
 
@@ -55,16 +55,27 @@ class GGUFHeader:
     data_bytes: int  # bytes the tensor data needs (known ggml types only)
 
 
-class _Reader:
-    """Little-endian reads from a memory map, with a clear error past its end."""
+class _ReadMore(Exception):
+    """The header goes on past the bytes read so far."""
 
-    def __init__(self, buf: mmap.mmap, path: Path) -> None:
-        self.buf, self.pos, self.path = buf, 0, path
+
+class _Reader:
+    """Little-endian reads from the first bytes of a file (``complete``: all of it), with a clear error past
+    its end."""
+
+    def __init__(self, buf: bytes, path: Path, complete: bool) -> None:
+        self.buf, self.pos, self.path, self.complete = buf, 0, path, complete
+
+    def short(self) -> Exception:
+        """What to raise past the end: read more, or (the whole file was read) it is truncated."""
+        if not self.complete:
+            return _ReadMore()
+        return ModelLoadError(f"{self.path} is truncated: its GGUF header ends early")
 
     def take(self, fmt: str) -> Any:
         size = struct.calcsize(fmt)
         if self.pos + size > len(self.buf):
-            raise ModelLoadError(f"{self.path} is truncated: its GGUF header ends early")
+            raise self.short()
         value = struct.unpack_from("<" + fmt, self.buf, self.pos)
         self.pos += size
         return value[0] if len(value) == 1 else value
@@ -72,7 +83,7 @@ class _Reader:
     def string(self) -> str:
         n = self.take("Q")
         if self.pos + n > len(self.buf):
-            raise ModelLoadError(f"{self.path} is truncated: its GGUF header ends early")
+            raise self.short()
         raw = bytes(self.buf[self.pos:self.pos + n])
         self.pos += n
         return raw.decode("utf-8", errors="replace")
@@ -81,7 +92,7 @@ class _Reader:
         buf, pos, end, unpack = self.buf, self.pos, len(self.buf) - 8, struct.unpack_from
         for _ in range(count):
             if pos > end:
-                raise ModelLoadError(f"{self.path} is truncated: its GGUF header ends early")
+                raise self.short()
             pos += 8 + unpack("<Q", buf, pos)[0]
         self.pos = pos
 
@@ -98,7 +109,7 @@ class _Reader:
                 for _ in range(count):
                     self.value(item_type)
             if self.pos > len(self.buf):
-                raise ModelLoadError(f"{self.path} is truncated: its GGUF header ends early")
+                raise self.short()
             return None
         if vtype not in _GGUF_SCALARS:
             raise ModelLoadError(f"{self.path} is corrupt: unknown GGUF value type {vtype}")
@@ -108,7 +119,8 @@ class _Reader:
 def read_gguf_header(path: str | Path) -> GGUFHeader:
     """Check that ``path`` is a whole GGUF file and read its header.
 
-    Raises ModelLoadError naming the file when it is missing, not GGUF, corrupt or truncated.
+    Raises ModelLoadError naming the file when it is missing, not GGUF, corrupt or truncated. The header is
+    read (4 MiB, then more while it goes on), not mapped: a file cut short meanwhile is an error, not SIGBUS.
     """
     path = Path(path)
     if not path.is_file():
@@ -118,8 +130,14 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
             size = path.stat().st_size
             if size < 24:
                 raise ModelLoadError(f"{path} is not a GGUF file: only {size} bytes")
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _parse_header(_Reader(buf, path), size)
+            chunk = _HEADER_CHUNK
+            while True:
+                fh.seek(0)
+                buf = fh.read(min(size, chunk))
+                try:
+                    return _parse_header(_Reader(buf, path, complete=len(buf) >= size), size)
+                except _ReadMore:
+                    chunk *= 4
     except OSError as exc:
         raise ModelLoadError(f"cannot read GGUF model file {path}: {exc}") from exc
 
@@ -312,6 +330,7 @@ class LlamaCppGenerator:
                 n_batch=min(512, n_ctx),
                 n_threads=self._options["n_threads"],
                 last_n_tokens_size=n_ctx,
+                use_mmap=False,  # read into memory of its own: a file replaced under it cannot end the process
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -362,6 +381,7 @@ class LlamaCppGenerator:
         banned_next: BannedNext | None = None,
         *,
         prefix: str | None = None,
+        should_stop: ShouldStop | None = None,
     ) -> list[Generation]:
         """Continue each prompt with its seed until eos or ``params.max_new_tokens``.
 
@@ -371,6 +391,8 @@ class LlamaCppGenerator:
         earlier call's prompt that these prompts continue); when the context still holds it, only
         the rest of each prompt is evaluated. A prompt whose tokens do not begin with the prefix's
         is evaluated whole. Without a prefix every prompt starts from an empty context.
+        ``should_stop`` is polled before each prompt and after each token: once True, the prompt being
+        continued and those not begun come back with ``stopped=True``.
         """
         if len(prompts) != len(seeds):
             raise ValueError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
@@ -381,12 +403,14 @@ class LlamaCppGenerator:
             if banned_next is None and params.banned_tags:
                 banned_next = self._bans_for(params.banned_tags)  # None when nothing to ban
             prefix_ids = self.tokenize_prompt(prefix) if prefix else []
-            return [self._generate_one(prompt, params, _llama_seed(seed), banned_next, prefix_ids)
+            stop = should_stop or _never
+            return [Generation("", stopped=True) if stop() else
+                    self._generate_one(prompt, params, _llama_seed(seed), banned_next, prefix_ids, stop)
                     for prompt, seed in zip(prompts, seeds)]
 
     def _generate_one(
         self, prompt: str, params: SamplingParams, seed: int, banned_next: BannedNext | None,
-        prefix_ids: list[int],
+        prefix_ids: list[int], should_stop: ShouldStop,
     ) -> Generation:
         start = time.perf_counter()
         ids = self.tokenize_prompt(prompt)
@@ -396,6 +420,7 @@ class LlamaCppGenerator:
         self._fit_context(len(ids) + max_new)
         llm = self._llm
         out: list[int] = []
+        stopped = False
         if max_new > 0:
             processors = [_BanProcessor(banned_next, len(ids))] if banned_next is not None else None
             kept = self._start_context(ids, prefix_ids)
@@ -415,11 +440,14 @@ class LlamaCppGenerator:
                 out.append(token)
                 if len(out) >= max_new:
                     break
+                if should_stop():
+                    stopped = True
+                    break
             self._kept = kept
         text = llm.detokenize(out, special=True).decode("utf-8", errors="replace")
         pieces = [self.vocab.decode_piece(t) for t in out]
         return Generation(text=text, pieces=pieces, token_ids=out, prompt_tokens=len(ids),
-                          seconds=time.perf_counter() - start)
+                          seconds=time.perf_counter() - start, stopped=stopped)
 
     def _start_context(self, ids: list[int], prefix_ids: list[int]) -> list[int]:
         """Leave in the context what ``llm.generate(ids)`` may keep; return what will then be kept.
@@ -454,6 +482,10 @@ class LlamaCppGenerator:
                 self._llm.close()
                 self._llm = None
                 self._kept = None
+
+
+def _never() -> bool:
+    return False
 
 
 def _llama_seed(seed: int) -> int:

@@ -8,12 +8,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from lib_tagger.generate.bans import Bans, compile_bans
-from lib_tagger.generate.base import Generation, PromptTooLongError, SamplingParams
+from lib_tagger.generate.base import Generation, PromptTooLongError, SamplingParams, ShouldStop
 from lib_tagger.generate.sampling import Sampler, validate
 from lib_tagger.generate.tokenizer import TagTokenizer, load_tokenizer
 from lib_tagger.generate.torch_model import Decoder
 
 DART_STOP_TAG = "</general>"
+
+
+def _never() -> bool:
+    return False
 
 
 class TorchGenerator:
@@ -74,14 +78,19 @@ class TorchGenerator:
         return encoded
 
     def generate(
-        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int]
+        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int], *,
+        should_stop: ShouldStop | None = None,
     ) -> list[Generation]:
-        """Continue every prompt in one left-padded batch; a row that reaches its end token leaves it."""
+        """Continue every prompt in one left-padded batch; a row that reaches its end token leaves it.
+
+        ``should_stop`` is polled before every forward pass; once True, rows that have not ended are
+        returned with ``stopped=True``.
+        """
         with self._lock:
-            return self._generate(prompts, params, seeds)
+            return self._generate(prompts, params, seeds, should_stop or _never)
 
     def _generate(
-        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int]
+        self, prompts: Sequence[str], params: SamplingParams, seeds: Sequence[int], should_stop: ShouldStop
     ) -> list[Generation]:
         import torch
 
@@ -109,12 +118,13 @@ class TorchGenerator:
         outputs: list[list[int]] = [[] for _ in range(batch)]
         done = [False] * batch
         seconds = [0.0] * batch
+        stopped = should_stop()
         with torch.inference_mode():
-            if new_tokens > 0:
+            if new_tokens > 0 and not stopped:
                 cache = self.decoder.new_cache(batch, width + new_tokens)
                 logits = self.decoder.forward(ids.to(device), cache, valid.to(device))
             active = list(range(batch))  # the prompt of each row still in the batch
-            for step in range(new_tokens):
+            for step in range(0 if stopped else new_tokens):
                 banned = [sorted(bans.banned_next(outputs[row])) for row in active] if bans else None
                 tokens = sampler.choose(logits, banned)
                 for row, token in zip(active, tokens):
@@ -131,6 +141,9 @@ class TorchGenerator:
                     sampler.keep_rows(keep)
                     active = [active[i] for i in keep]
                     tokens = [tokens[i] for i in keep]
+                if should_stop():
+                    stopped = True
+                    break
                 logits = self.decoder.forward(torch.tensor(tokens, device=device)[:, None], cache)
         finished = time.perf_counter() - started
         return [
@@ -140,6 +153,7 @@ class TorchGenerator:
                 token_ids=out,
                 prompt_tokens=len(encoded[row]),
                 seconds=seconds[row] if done[row] else finished,
+                stopped=stopped and not done[row],
             )
             for row, out in enumerate(outputs)
         ]

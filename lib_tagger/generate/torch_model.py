@@ -186,40 +186,36 @@ def _weight_files(folder: Path) -> dict[Path, list[str] | None]:
 
 
 def load_state(folder: str | Path, config: DecoderConfig) -> dict[str, Any]:
-    """All checkpoint tensors (on CPU, file dtype), checked against ``config``: keys and shapes."""
-    from safetensors import safe_open
+    """All checkpoint tensors (on CPU, file dtype), checked against ``config``: keys and shapes.
+
+    Every tensor is read into memory of its own (:mod:`~lib_tagger.models.safetensors_file`), never a view
+    of the file: a file replaced under the loaded model cannot end the process.
+    """
+    from lib_tagger.models.safetensors_file import SafetensorsError, read_header, read_tensors
 
     folder = Path(folder)
     expected = config.expected_shapes()
     state: dict[str, Any] = {}
-    origin: dict[str, Path] = {}
     for path, listed in _weight_files(folder).items():
         try:
-            with safe_open(str(path), framework="pt", device="cpu") as handle:
-                keys = list(handle.keys())
-                if listed is not None and sorted(listed) != sorted(keys):
-                    raise ModelLoadError(f"{path}: keys differ from those listed in {WEIGHTS_INDEX_FILE}")
-                for key in keys:
-                    if key.endswith(_IGNORED_SUFFIXES) or (
-                        key == "lm_head.weight" and config.tie_word_embeddings
-                    ):
-                        continue
-                    if key not in expected:
-                        raise ModelLoadError(
-                            f"{path}: unexpected tensor {key!r} for a {config.model_type} "
-                            f"with the given config.json"
-                        )
-                    shape = tuple(handle.get_slice(key).get_shape())
-                    if shape != expected[key]:
-                        raise ModelLoadError(
-                            f"{path}: tensor {key!r} has shape {shape}, config.json "
-                            f"implies {expected[key]}"
-                        )
-                    state[key] = handle.get_tensor(key)
-                    origin[key] = path
-        except ModelLoadError:
-            raise
-        except Exception as exc:  # safetensors raises its own error types for bad headers/truncation
+            entries, start = read_header(path)
+            if listed is not None and sorted(listed) != sorted(entries):
+                raise ModelLoadError(f"{path}: keys differ from those listed in {WEIGHTS_INDEX_FILE}")
+            wanted = {}
+            for key, entry in entries.items():
+                if key.endswith(_IGNORED_SUFFIXES) or (key == "lm_head.weight" and config.tie_word_embeddings):
+                    continue
+                if key not in expected:
+                    raise ModelLoadError(
+                        f"{path}: unexpected tensor {key!r} for a {config.model_type} with the given config.json"
+                    )
+                if entry.shape != expected[key]:
+                    raise ModelLoadError(
+                        f"{path}: tensor {key!r} has shape {entry.shape}, config.json implies {expected[key]}"
+                    )
+                wanted[key] = entry
+            state.update(read_tensors(path, wanted, start))
+        except (OSError, SafetensorsError) as exc:
             raise ModelLoadError(f"{path}: not a readable safetensors file ({exc})") from exc
     missing = [k for k in expected if k not in state]
     if missing:
@@ -274,6 +270,9 @@ class KVCache:
 class Decoder:
     """A loaded LLaMA / Mistral / Mixtral decoder (weights fused per layer for fewer kernel calls).
 
+    It keeps tensors of ``state`` as they are where no copy is needed: give it tensors in memory of their
+    own (as :func:`load_state` reads them), not views of a memory-mapped file.
+
     ``pack_weights``: store the projection weights MKL-packed where that is available (x86 CPUs in
     float32; see :mod:`~lib_tagger.generate.linear`): True at load, None (default) at the first
     forward pass over two or more prompts (packing speeds batches up and slows batch 1 down a
@@ -305,11 +304,12 @@ class Decoder:
                 weight = torch.cat([p.t() for p in parts], dim=1) if len(parts) > 1 else parts[0].t().contiguous()
             else:
                 weight = torch.cat(parts) if len(parts) > 1 else parts[0]
+            weight = weight.to(device)
             del parts
             bias = None
             if bias_keys:
                 bias = fused(bias_keys) if len(bias_keys) > 1 else take(bias_keys[0])
-            lin = Linear(weight.to(device), bias, transposed=transposed)
+            lin = Linear(weight, bias, transposed=transposed)
             if pack:
                 lin.pack()
             return lin

@@ -10,15 +10,16 @@ from lib_tagger.interrogate.base import InterrogatorError
 
 
 def read_checkpoint(path: str | os.PathLike, error: type[Exception] = InterrogatorError) -> dict:
-    """The tensors of ``path`` on the CPU; an unreadable file raises ``error`` naming it."""
-    from safetensors.torch import load_file
+    """The tensors of ``path`` on the CPU, each in memory of its own (not a view of the file, which may be
+    replaced under the loaded model); an unreadable file raises ``error`` naming it."""
+    from lib_tagger.models.safetensors_file import SafetensorsError, read_tensors
 
     path = Path(path)
     try:
-        return load_file(str(path), device="cpu")
+        return read_tensors(path)
     except FileNotFoundError as exc:
         raise error(f"{path}: checkpoint file not found") from exc
-    except Exception as exc:  # safetensors raises its own error types for truncated / corrupt headers
+    except (OSError, SafetensorsError) as exc:
         raise error(
             f"{path}: cannot read the checkpoint (truncated or corrupt download? delete it and fetch again): "
             f"{type(exc).__name__}: {exc}"

@@ -3,7 +3,8 @@
 ``models_dir`` is the folder the caller chooses (the WebUI passes ``models/<our folder>``);
 files of hub repo ``owner/name`` then live in ``models_dir/owner--name/``. With no
 ``models_dir`` the Hugging Face cache is used. Offline with files missing raises
-:class:`ModelFilesMissing`, whose message names the files and the folder to put them in.
+:class:`ModelFilesMissing`, whose message names the files and the folder to put them in, and writes
+nothing; a download that fails leaves no folder behind that it created and filled with nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,6 +61,8 @@ def fetch_files(
         missing = [name for name in filenames if not (folder / name).is_file()]
         if not missing:
             return folder
+        if is_offline():  # huggingface_hub would create the folder and its lock files before it looks
+            raise ModelFilesMissing(_missing_message(repo, missing, folder, "offline: HF_HUB_OFFLINE is set"))
     else:
         folder = None
         missing = list(filenames)
@@ -72,13 +76,17 @@ def fetch_files(
     where: dict = {"local_dir": str(folder)} if folder is not None else {}
     if endpoint:
         where["endpoint"] = endpoint
+    created = None
     if folder is not None:
+        created = _first_missing(folder)
         folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     for n, name in enumerate(missing):
         try:
             paths.append(Path(hf_hub_download(repo, name, local_files_only=is_offline(), **where)))
         except Exception as exc:  # network errors, 404s, offline mode: all end the same way
+            if created is not None and not _holds_files(created):
+                shutil.rmtree(created, ignore_errors=True)  # only huggingface_hub's own bookkeeping is in it
             raise ModelFilesMissing(_missing_message(repo, missing[n:], folder, _short(exc))) from exc
     for name in optional:
         if folder is not None and (folder / name).is_file():
@@ -90,6 +98,21 @@ def fetch_files(
     if paths:
         return paths[0].parent
     raise ModelFilesMissing(_missing_message(repo, list(filenames), None, "no files were asked for"))
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder of ``folder``'s ancestry (itself included) that does not exist yet."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _holds_files(folder: Path) -> bool:
+    """True when ``folder`` holds a file outside huggingface_hub's ``.cache`` bookkeeping."""
+    return any(path.is_file() and ".cache" not in path.relative_to(folder).parts for path in folder.rglob("*"))
 
 
 def _short(exc: BaseException) -> str:

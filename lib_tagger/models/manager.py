@@ -81,7 +81,8 @@ class ModelManager:
 
     def resolve(self, model: str, prompt_format: str | None = None) -> ModelSource:
         """How ``model`` would be loaded with the current options (no files touched)."""
-        return resolve_model(model, backend=self.backend, quant=self.quant, prompt_format=prompt_format)
+        return resolve_model(model, backend=self.backend, quant=self.quant, prompt_format=prompt_format,
+                             models_dir=self.models_dir)
 
     @contextmanager
     def use(self, model: str, prompt_format: str | None = None) -> Iterator[LoadedModel]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..formats.dispatch import PROMPT_FORMATS, family_of, guess_format
-from .registry import GGUF_FILES, get_spec
+from .registry import GGUF_FILES, MODELS, get_spec
 
 BACKENDS = ("auto", "llama-cpp", "torch")
 
@@ -33,19 +33,26 @@ def llama_cpp_available() -> bool:
 
 
 def resolve_model(
-    model: str, backend: str = "auto", quant: str = "q8_0", prompt_format: str | None = None
+    model: str, backend: str = "auto", quant: str = "q8_0", prompt_format: str | None = None,
+    models_dir: str | os.PathLike | None = None,
 ) -> ModelSource:
     """Decide how ``model`` (a registry name, a folder, or a ``.gguf`` file) is loaded.
 
     ``backend`` "auto" prefers llama.cpp for models published as GGUF when llama-cpp-python is
     installed, and torch otherwise. ``prompt_format`` overrides the format guessed for local paths.
+    A relative path that names something inside ``models_dir`` is taken from there (before the
+    current folder), so ``my-model`` finds ``models/tagger/my-model``; registry names come first.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if prompt_format is not None and prompt_format not in PROMPT_FORMATS:
         raise ValueError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {prompt_format!r}")
     text = model.strip()
-    looks_like_path = os.sep in text or text.endswith(".gguf") or text.startswith(".") or Path(text).exists()
+    if models_dir is not None and text and text.lower() not in MODELS and not Path(text).is_absolute():
+        inside = Path(models_dir) / text
+        if _exists(inside):
+            return _resolve_path(inside, backend, prompt_format)
+    looks_like_path = os.sep in text or text.endswith(".gguf") or text.startswith(".") or _exists(Path(text))
     if looks_like_path:
         return _resolve_path(Path(text).expanduser(), backend, prompt_format)
 
@@ -74,8 +81,16 @@ def required_files(source: ModelSource) -> tuple[tuple[str, ...], tuple[str, ...
     return family.torch_files, family.optional_files
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False for names the system cannot even look up (too long, a NUL byte)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _resolve_path(path: Path, backend: str, prompt_format: str | None) -> ModelSource:
-    if not path.exists():
+    if not _exists(path):
         raise FileNotFoundError(f"model path {path} does not exist")
     label = str(path)
     if path.is_file():

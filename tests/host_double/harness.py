@@ -3,8 +3,9 @@
 ``start_webui()`` puts the double's ``modules`` on ``sys.path``, loads ``scripts/tagger.py`` and
 the X/Y/Z script with the host's loader, runs the settings callbacks (then orders the settings by
 category, as the Settings page does) and the before-ui callbacks, builds both tabs
-(prompt, width, height, then the scripts' UI, as in modules/ui.py) inside ``gr.Blocks`` and calls
-``app_started`` with a FastAPI app.
+(prompt, width, height, then the scripts' UI, as in modules/ui.py) inside ``gr.Blocks``, creates the
+host's ``Api`` (its routes, its ``--api-auth`` guard and the default script args, which call every
+script's ``ui()`` again) when ``--api`` is on, and calls ``app_started`` with the FastAPI app.
 """
 
 from __future__ import annotations
@@ -56,23 +57,36 @@ class WebUi:
     app: Any
     tabs: dict[str, Tab] = field(default_factory=dict)
 
-    def run(self, tab: str, ours: list[Any] | None = None, *, script_args: list[Any] | None = None, **kwargs):
-        """Run a whole job through ``processing.process_images``; returns (Processed, p)."""
-        from modules import processing
+    def run(self, tab: str, ours: list[Any] | None = None, *, script_args: list[Any] | None = None,
+            is_api: bool = False, **kwargs):
+        """Run a whole job through ``processing.process_images``; returns (Processed, p).
+
+        As the host's job wrappers do, ``state.begin()`` first clears Interrupt / Skip. ``is_api``: the job
+        came from ``/sdapi/v1/txt2img`` or ``img2img`` (the host sets ``p.is_api`` there).
+        """
+        from modules import processing, shared
 
         cls = processing.StableDiffusionProcessingTxt2Img if tab == "txt2img" else \
             processing.StableDiffusionProcessingImg2Img
         p = cls(**kwargs)
         p.scripts = self.tabs[tab].runner
         p.script_args = tuple(script_args if script_args is not None else self.tabs[tab].script_args(ours))
+        p.is_api = is_api
+        shared.state.begin()
         return processing.process_images(p), p
 
 
-def start_webui() -> WebUi:
+def start_webui(**cmd_opts: Any) -> WebUi:
+    """Start the double; ``cmd_opts`` set command-line flags first (e.g. ``api_auth="user:pass"``,
+    ``api=False``) and stay set: a test that changes them restores them (``restore_cmd_opts``)."""
     install()
     import gradio as gr
     from fastapi import FastAPI
-    from modules import gradio_extensions, script_callbacks, scripts, shared
+    from modules import call_queue, gradio_extensions, script_callbacks, scripts, shared
+    from modules.api import api
+
+    for name, value in cmd_opts.items():
+        setattr(shared.cmd_opts, name, value)
 
     scripts.load_scripts([
         scripts.ScriptFile(str(ROOT), "tagger.py", str(ROOT / "scripts" / "tagger.py")),
@@ -98,8 +112,17 @@ def start_webui() -> WebUi:
     finally:
         gradio_extensions.active = False
     app = FastAPI()
+    if shared.cmd_opts.api or shared.cmd_opts.nowebui:  # webui.py: create_api(app), then app_started
+        api.Api(app, call_queue.queue_lock)
     script_callbacks.app_started_callback(demo, app)
     return WebUi(demo, app, tabs)
+
+
+def restore_cmd_opts() -> None:
+    """The double's default command-line flags (``--api``, nothing else)."""
+    from modules import shared
+
+    shared.cmd_opts.__dict__.update(nowebui=False, use_cpu=[], lowvram=False, medvram=False, api=True, api_auth=None)
 
 
 class RecordingPipeline:
@@ -107,12 +130,12 @@ class RecordingPipeline:
         self.calls: list[dict] = []
         self.error = error
 
-    def __call__(self, prompts, settings, seeds, width, height):
+    def __call__(self, prompts, settings, seeds, width, height, should_stop=None):
         self.calls.append({"prompts": list(prompts), "settings": settings, "seeds": list(seeds),
                            "size": (width, height)})
         if self.error is not None:
             raise self.error
         nl = settings.nl_prompt  # as TIPO's extend_tags adds the NL prompt, after the tags
         return [SimpleNamespace(prompt=f"{p}, tag_{s}" + (f", {nl}" if nl else ""), original=p, new_tags=[f"tag_{s}"],
-                                nl_text=nl, model_input=f"<{p}>", seed=s, timings={"total": 0.01})
+                                nl_text=nl, model_input=f"<{p}>", seed=s, timings={"total": 0.01}, stopped=False)
                 for p, s in zip(prompts, seeds)]

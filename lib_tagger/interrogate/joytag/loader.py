@@ -46,7 +46,7 @@ class JoyTagger:
         config = JoyTagConfig.from_file(folder / "config.json")
         tags = read_tags(folder / "top_tags.txt", config.n_tags)
         torch_device = pick_device(device)
-        model = load_joytag_model(config, folder / "model.safetensors").to(torch_device)
+        model = load_joytag_model(config, folder / "model.safetensors", torch_device)
         return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), name or folder.name)
 
     @property

@@ -143,8 +143,8 @@ class JoyTagViT(nn.Module):
         return self.head(self.norm(x).mean(dim=1))
 
 
-def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike) -> JoyTagViT:
-    """Build the model on the CPU from ``config`` and load ``weights`` strictly (fp32, eval mode).
+def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike, device="cpu") -> JoyTagViT:
+    """Build the model on ``device`` from ``config`` and load ``weights`` strictly (fp32, eval mode).
 
     A head with 9 extra rows (older checkpoints) is trimmed; any other mismatch raises
     :class:`JoyTagModelError` naming the file and the offending keys.
@@ -158,7 +158,7 @@ def load_joytag_model(config: JoyTagConfig, weights: str | os.PathLike) -> JoyTa
         if tensor is not None and tensor.shape[0] == config.n_tags + LEGACY_EXTRA_HEAD_ROWS:
             state[name] = tensor[: config.n_tags]
     check_state(expected, state, weights, "config.json", JoyTagModelError)
-    state = {key: tensor.float() for key, tensor in state.items()}
+    state = {key: tensor.to(device=device, dtype=torch.float32) for key, tensor in state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
 

@@ -72,13 +72,26 @@ class Options:
         raise AttributeError(item)
 
     def set(self, key, value, is_api=False, run_callbacks=True):
+        """As the host's: ``restrict_api`` options cannot be set over the API; an ``onchange`` that raises
+        is reported and the old value comes back."""
         old = self.data.get(key, None)
         if old == value:
             return False
-        self.data[key] = value
         option = self.data_labels[key]
+        if option.do_not_save:
+            return False
+        if is_api and option.restrict_api:
+            return False
+        self.data[key] = value
         if run_callbacks and option.onchange is not None:
-            option.onchange()
+            try:
+                option.onchange()
+            except Exception as e:
+                import sys
+
+                print(f"changing setting {key} to {value}: {type(e).__name__}: {e}", file=sys.stderr)
+                self.data[key] = old
+                return False
         return True
 
     def get_default(self, key):

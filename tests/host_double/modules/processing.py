@@ -5,8 +5,9 @@ Order (host line numbers of v1.10.1): ``scripts.before_process`` (:821) → ``se
 (styles; all_prompts, all_hr_prompts) (:899) → all_seeds/all_subseeds (:901-909) →
 ``scripts.process`` (:915) → ``p.init`` (:921) → per batch: slices, ``before_process_batch``
 (:952), extra-network parsing (hires prompts slice), ``process_batch`` (:964), sampling, infotext
-per image → ``scripts.postprocess``. Sampling is replaced by :class:`GeneratedImage`, which
-records exactly the prompts that would have conditioned the image.
+per image → ``scripts.postprocess``. Each batch starts by clearing ``state.skipped`` and stops the job
+when ``state.interrupted`` or ``state.stopping_generation`` is set (:935-939). Sampling is replaced by
+:class:`GeneratedImage`, which records exactly the prompts that would have conditioned the image.
 """
 
 from __future__ import annotations
@@ -245,6 +246,10 @@ def process_images_inner(p: StableDiffusionProcessing) -> Processed:
     infotexts: list[str] = []
     for n in range(p.n_iter):
         p.iteration = n
+        if shared.state.skipped:  # :935-939: Skip skips one batch, Interrupt / stop generating end the job
+            shared.state.skipped = False
+        if shared.state.interrupted or shared.state.stopping_generation:
+            break
         size = p.batch_size
         p.prompts = p.all_prompts[n * size:(n + 1) * size]
         p.negative_prompts = p.all_negative_prompts[n * size:(n + 1) * size]

@@ -6,7 +6,7 @@ from modules import options, styles
 from modules.options import OptionInfo, options_section
 from modules.paths_internal import data_path, models_path, script_path  # noqa: F401
 
-cmd_opts = SimpleNamespace(nowebui=False, use_cpu=[], lowvram=False, medvram=False, api=True)
+cmd_opts = SimpleNamespace(nowebui=False, use_cpu=[], lowvram=False, medvram=False, api=True, api_auth=None)
 # modules/shared_options.py: the built-in categories, and a few built-in options in their sections
 # ("Interrogate" has no category in v1.10.1).
 options.categories.register_category("saving", "Saving images")
@@ -27,5 +27,29 @@ opts = options.Options({
         "infotext_skip_pasting": OptionInfo([], "Disregard fields from pasted infotext"),
     }),
 })
-state = SimpleNamespace(interrupted=False, skipped=False, stopping_generation=False, job_count=-1)
+
+
+class State:
+    """modules/shared_state.py's job flags: Interrupt, Skip and "stop after this image" set them, ``begin()``
+    (the start of every job) clears them."""
+
+    def __init__(self):
+        self.interrupted = self.skipped = self.stopping_generation = False
+        self.job_count = -1
+
+    def interrupt(self):
+        self.interrupted = True
+
+    def skip(self):
+        self.skipped = True
+
+    def stop_generating(self):
+        self.stopping_generation = True
+
+    def begin(self, job="(unknown)"):
+        self.interrupted = self.skipped = self.stopping_generation = False
+        self.job_count = -1
+
+
+state = State()
 prompt_styles = styles.StyleDatabase()
