@@ -25,6 +25,9 @@ TITLE = "Tagger"
 #: ``p`` attribute holding per-cell overrides set by X/Y/Z plot axes.
 OVERRIDES_ATTR = "tagger_overrides"
 _SEED_LIMIT = 2**32 - 1
+#: ``p`` attribute set when each image got its own hires prompt (see ``hires_prompt_of_image``).
+HIRES_PER_IMAGE_ATTR = "tagger_hires_per_image"
+HIRES_KEY = "Hires prompt"
 
 _last_results: dict[str, str] = {}
 _last_lock = threading.Lock()
@@ -151,6 +154,11 @@ class TaggerScript(scripts.Script):
             return
         upsample_per_image(p, settings, self._tab())
 
+    def before_process_batch(self, p: Any, *args: Any, **kwargs: Any) -> None:
+        # after p.init(), which set the host's own "Hires prompt" function
+        if getattr(p, HIRES_PER_IMAGE_ATTR, False) and callable(p.extra_generation_params.get(HIRES_KEY)):
+            p.extra_generation_params[HIRES_KEY] = hires_prompt_of_image
+
     def _tab(self) -> str:
         return "img2img" if self.is_img2img else "txt2img"
 
@@ -165,6 +173,19 @@ class TaggerScript(scripts.Script):
             if report:
                 _fail(p, exc, self._tab(), "invalid settings")
             return None
+
+
+def hires_prompt_of_image(p: Any, index: int, prompt_text: str, all_prompts: Sequence[str],
+                          **kwargs: Any) -> str | None:
+    """The image's "Hires prompt" infotext value: the hires prompt it used, None when it equals its prompt.
+
+    Replaces the host's own function, which indexes ``p.all_hr_prompts`` with ``index`` even where
+    ``index`` counts within the batch (an image's infotext is written from the batch's lists): harmless
+    while all hires prompts are equal, wrong from the second batch on once each image has its own.
+    """
+    whole_job = len(all_prompts) == len(p.all_hr_prompts) or kwargs.get("use_main_prompt")
+    hr_prompt = p.all_hr_prompts[index if whole_job else p.iteration * p.batch_size + index]
+    return hr_prompt if hr_prompt != prompt_text else None
 
 
 def _fail(p: Any, exc: BaseException, tab: str, what: str = "upsampling failed") -> None:
@@ -195,6 +216,7 @@ def upsample_per_image(p: Any, settings: UpsampleSettings, tab: str) -> None:
     separate_hires = hires is not None and hires != originals
     if new_hires is not None:
         p.all_hr_prompts = new_hires
+        setattr(p, HIRES_PER_IMAGE_ATTR, True)
     p.extra_generation_params.update(
         infotext.generation_params(settings, originals, seeds, hires if separate_hires else None))
     _set_last(tab, summary(results, seeds))
