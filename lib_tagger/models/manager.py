@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..generate.base import Generator
 from .files import fetch_files
-from .resolve import ModelSource, required_files, resolve_model
+from .resolve import ModelSource, require_llama_cpp, required_files, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,9 @@ class ModelManager:
         return loaded
 
     def _load(self, source: ModelSource) -> Generator:
+        require_llama_cpp(source)  # before any download
+        if source.note:
+            log.warning("tagger: %s", source.note)
         path = source.path
         if path is None:
             required, optional = required_files(source)

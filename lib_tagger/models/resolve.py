@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..generate.base import ModelLoadError
 from .registry import (
     FORMAT_DANTAGGEN,
     FORMAT_DANTAGGEN_QUALITY,
@@ -32,13 +34,32 @@ class ModelSource:
     repo: str | None = None  # hub repo to fetch from, for registry models
     filename: str | None = None  # the GGUF file name within the repo
     path: Path | None = None
+    note: str = ""  # said when the model is loaded (e.g. a backend chosen because another is missing)
+
+
+class LlamaCppMissingError(ModelLoadError):
+    """A GGUF model was asked for, and llama-cpp-python is not installed. The message says what to install."""
 
 
 def llama_cpp_available() -> bool:
     """True when llama-cpp-python can be imported (checked without importing it)."""
     import importlib.util
 
+    if "llama_cpp" in sys.modules:  # imported already, or blocked (None)
+        return sys.modules["llama_cpp"] is not None
     return importlib.util.find_spec("llama_cpp") is not None
+
+
+def require_llama_cpp(source: ModelSource) -> None:
+    """Raise :class:`LlamaCppMissingError` when ``source`` needs llama.cpp and this Python has none."""
+    if source.backend != "llama-cpp" or llama_cpp_available():
+        return
+    what = f"{source.path} is a GGUF file" if source.path is not None else f"{source.label} as GGUF"
+    raise LlamaCppMissingError(
+        f"{what}, which needs llama-cpp-python, and it is not installed in this Python ({sys.executable}). "
+        f'Install it ("{sys.executable}" -m pip install llama-cpp-python; the WebUI\'s start installs a '
+        f"prebuilt wheel) and restart, or use a model folder with config.json and model.safetensors "
+        f"(torch backend)")
 
 
 def resolve_model(
@@ -63,6 +84,10 @@ def resolve_model(
     if backend == "llama-cpp" and not spec.gguf:
         raise ValueError(f"{spec.name} is published for torch only; use the torch backend")
     fmt = prompt_format or spec.prompt_format
+    if spec.gguf and backend == "auto" and not use_gguf:
+        return ModelSource(spec.name, "torch", fmt, repo=spec.repo, note=(
+            f"llama-cpp-python is not installed: {spec.name} runs through the torch backend "
+            f"(safetensors); install llama-cpp-python for its GGUF files"))
     if use_gguf:
         quant_key = quant.strip().lower()
         if quant_key not in GGUF_FILES:
