@@ -97,8 +97,8 @@ def pip_reason(exc: BaseException) -> str:
     """Why the install failed, in one line: pip's last ``ERROR:`` line when the host captured pip's
     output (A1111's ``launch.run_pip`` puts it in the exception), else the exception's text."""
     text = str(exc)
-    errors = [line.strip()[len("ERROR:"):].strip() for line in text.splitlines() if line.strip().startswith("ERROR:")]
-    reason = errors[-1] if errors else " ".join(text.split()) or type(exc).__name__
+    errors = re.findall(r"ERROR:\s*(\S.*)", text)  # one per line; the first may follow "stderr: "
+    reason = errors[-1].strip() if errors else " ".join(text.split()) or type(exc).__name__
     return reason[:REASON_LIMIT]
 
 

@@ -175,6 +175,13 @@ def test_pip_failure_prints_one_line_with_pips_reason_and_does_not_raise(install
     assert f"or build it for CUDA: {build}" in out
 
 
+def test_pips_reason_is_its_last_error_line(install):
+    assert install.pip_reason(PIP_FAILURE) == "No matching distribution found for llama-cpp-python>=0.3.0"
+    only = RuntimeError("Couldn't install x.\nError code: 1\nstderr: ERROR: Could not open requirements file")
+    assert install.pip_reason(only) == "Could not open requirements file"
+    assert install.pip_reason(RuntimeError("no\nnetwork")) == "no network"
+
+
 def test_pip_failure_without_cuda_gives_no_cuda_hint(install, monkeypatch, capsys):
     monkeypatch.setattr(install, "installed_torch_version", lambda: "2.13.0+cpu")
     monkeypatch.setattr(install, "torch_cuda_version", lambda: None)
