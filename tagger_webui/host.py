@@ -137,11 +137,11 @@ def gpu_lock() -> Iterator[None]:
         yield
 
 
-def report(message: str) -> None:
-    """Print ``message`` and the current exception's traceback the host's way."""
+def report(message: str, *, traceback: bool = True) -> None:
+    """Print ``message`` the host's way, with the current exception's traceback unless told not to."""
     from modules import errors
 
-    errors.report(message, exc_info=True)
+    errors.report(message, exc_info=traceback)
 
 
 def fix_seed(p: Any) -> None:

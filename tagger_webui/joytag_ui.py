@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lib_tagger.errors import UserError, is_user_error
 from lib_tagger.joytag.loader import DEFAULT_SOURCE
 from lib_tagger.joytag.postprocess import DEFAULT_EXCLUDE, JoyTagOptions
 
@@ -64,7 +65,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
 }
 
 
-class JoyTagUiError(ValueError):
+class JoyTagUiError(UserError, ValueError):
     """A user-facing problem (no image, bad setting); the message says what to do."""
 
 
@@ -284,7 +285,7 @@ def _notify(message: str, error: BaseException | None = None) -> None:
     """Show ``message`` as a gradio warning toast and in the console."""
     import gradio as gr
 
-    if error is not None and not isinstance(error, JoyTagUiError):
+    if error is not None and not is_user_error(error):
         log.error("%s", message, exc_info=error)
     else:
         log.warning("%s", message)

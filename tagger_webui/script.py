@@ -4,8 +4,9 @@ Timing "per_image" (default) runs in ``process()``, after styles and wildcards: 
 its own tags from its own seed (``p.all_seeds[i]``; in "fixed" seed mode ``seed + i``, with a
 random ``seed`` drawn once per job when it is -1). Timing "before_styles" runs once in
 ``before_process()`` and rewrites ``p.prompt`` before the host applies styles. Negative prompts are
-never touched. Any failure leaves every prompt exactly as it was: the error is printed (one line
-and a traceback), recorded in the infotext as ``Tagger error`` and shown in the last-result box.
+never touched. Any failure leaves every prompt exactly as it was: the error is printed (one line;
+a traceback only for the unexpected), recorded in the infotext as ``Tagger error`` and shown in the
+last-result box.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import modules.scripts as scripts
 
+from lib_tagger.errors import is_user_error
 from lib_tagger.settings import FIELD_ORDER, SettingsError, UpsampleSettings
 
 from . import host, infotext, settings_page
@@ -189,7 +191,8 @@ def hires_prompt_of_image(p: Any, index: int, prompt_text: str, all_prompts: Seq
 
 
 def _fail(p: Any, exc: BaseException, tab: str, what: str = "upsampling failed") -> None:
-    host.report(f"Tagger: {what}, prompts left unchanged: {infotext.error_text(exc)}")
+    host.report(f"Tagger: {what}, prompts left unchanged: {infotext.error_text(exc)}",
+                traceback=not is_user_error(exc))
     if p is not None:
         p.extra_generation_params.update(infotext.error_params(exc))
     _set_last(tab, f"Tagger error: {infotext.error_text(exc)}")
@@ -256,7 +259,7 @@ def preview_prompt(tab: str, prompt: str, width: float, height: float, values: S
         with host.gpu_lock():
             result = upsample([prompt or ""], settings, [seed], int(width or 1024), int(height or 1024))[0]
     except Exception as exc:
-        host.report(f"Tagger: preview failed: {infotext.error_text(exc)}")
+        host.report(f"Tagger: preview failed: {infotext.error_text(exc)}", traceback=not is_user_error(exc))
         text = f"Tagger error: {infotext.error_text(exc)}"
         _set_last(tab, text)
         return text, text

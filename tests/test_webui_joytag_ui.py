@@ -178,11 +178,13 @@ def test_button_keeps_prompt_and_warns_without_image(options):
     assert is_no_change(result)
 
 
-def test_button_keeps_prompt_and_warns_when_model_is_missing(options, tmp_path):
+def test_button_keeps_prompt_and_warns_when_model_is_missing(options, tmp_path, caplog):
     options["tagger_joytag_model"] = str(tmp_path / "nowhere")
     with pytest.warns(UserWarning, match="JoyTag failed: .*nowhere"):
         result = joytag_ui.interrogate_to_prompt(0, "keep me", picture(1), None, None, None, None)
     assert is_no_change(result)
+    (record,) = [r for r in caplog.records if r.name == joytag_ui.log.name]
+    assert "nowhere" in record.getMessage() and record.exc_info is None  # the user's to fix: no traceback
 
 
 def test_button_keeps_prompt_when_no_tag_passes(options, tmp_path):

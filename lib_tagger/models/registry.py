@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import UserError
+
 #: Prompt formats (see :mod:`lib_tagger.formats`).
 FORMAT_DART_SFT = "dart-sft"
 FORMAT_DART_BASE = "dart-base"
@@ -59,11 +61,18 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+class UnknownModelError(UserError, KeyError):
+    """A model name that is neither a known model nor a path."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 def get_spec(name: str) -> ModelSpec:
-    """The spec of a known model name (case-insensitive); KeyError lists the known names."""
+    """The spec of a known model name (case-insensitive); :class:`UnknownModelError` lists the known names."""
     key = name.strip().lower()
     if key not in MODELS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     return MODELS[key]
 
 

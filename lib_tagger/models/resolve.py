@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UserError
 from ..generate.base import ModelLoadError
 from .registry import (
     FORMAT_DANTAGGEN,
@@ -37,7 +38,11 @@ class ModelSource:
     note: str = ""  # said when the model is loaded (e.g. a backend chosen because another is missing)
 
 
-class LlamaCppMissingError(ModelLoadError):
+class ModelChoiceError(UserError, ValueError):
+    """A model, backend, quantisation or prompt format that cannot go together; the message says why."""
+
+
+class LlamaCppMissingError(UserError, ModelLoadError):
     """A GGUF model was asked for, and llama-cpp-python is not installed. The message says what to install."""
 
 
@@ -71,9 +76,9 @@ def resolve_model(
     installed, and torch otherwise. ``prompt_format`` overrides the format guessed for local paths.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        raise ModelChoiceError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if prompt_format is not None and prompt_format not in PROMPT_FORMATS:
-        raise ValueError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {prompt_format!r}")
+        raise ModelChoiceError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {prompt_format!r}")
     text = model.strip()
     looks_like_path = os.sep in text or text.endswith(".gguf") or text.startswith(".") or Path(text).exists()
     if looks_like_path:
@@ -82,7 +87,7 @@ def resolve_model(
     spec = get_spec(text)
     use_gguf = spec.gguf and (backend == "llama-cpp" or (backend == "auto" and llama_cpp_available()))
     if backend == "llama-cpp" and not spec.gguf:
-        raise ValueError(f"{spec.name} is published for torch only; use the torch backend")
+        raise ModelChoiceError(f"{spec.name} is published for torch only; use the torch backend")
     fmt = prompt_format or spec.prompt_format
     if spec.gguf and backend == "auto" and not use_gguf:
         return ModelSource(spec.name, "torch", fmt, repo=spec.repo, note=(
@@ -91,7 +96,7 @@ def resolve_model(
     if use_gguf:
         quant_key = quant.strip().lower()
         if quant_key not in GGUF_FILES:
-            raise ValueError(f"quantisation must be one of {', '.join(GGUF_FILES)}, not {quant!r}")
+            raise ModelChoiceError(f"quantisation must be one of {', '.join(GGUF_FILES)}, not {quant!r}")
         return ModelSource(spec.name, "llama-cpp", fmt, repo=spec.repo, filename=GGUF_FILES[quant_key])
     return ModelSource(spec.name, "torch", fmt, repo=spec.repo)
 
@@ -110,9 +115,9 @@ def _resolve_path(path: Path, backend: str, prompt_format: str | None) -> ModelS
     label = str(path)
     if path.is_file():
         if path.suffix.lower() != ".gguf":
-            raise ValueError(f"{path}: a model file must be a .gguf; for safetensors give the folder")
+            raise ModelChoiceError(f"{path}: a model file must be a .gguf; for safetensors give the folder")
         if backend == "torch":
-            raise ValueError(f"{path}: a GGUF file needs the llama-cpp backend")
+            raise ModelChoiceError(f"{path}: a GGUF file needs the llama-cpp backend")
         return ModelSource(label, "llama-cpp", prompt_format or _guess_dantaggen(path), path=path)
 
     has_config = (path / "config.json").is_file()
@@ -143,10 +148,10 @@ def _guess_format_from_config(folder: Path) -> str:
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{config_path} is not readable JSON: {exc}") from None
+        raise ModelChoiceError(f"{config_path} is not readable JSON: {exc}") from None
     model_type = str(config.get("model_type", "")).lower()
     if model_type in ("mistral", "mixtral"):
         return FORMAT_DART_BASE if "base" in folder.name.lower() else FORMAT_DART_SFT
     if model_type == "llama":
         return _guess_dantaggen(folder)
-    raise ValueError(f"{config_path}: model_type {model_type!r} is not one of llama, mistral, mixtral")
+    raise ModelChoiceError(f"{config_path}: model_type {model_type!r} is not one of llama, mistral, mixtral")
