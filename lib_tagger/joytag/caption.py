@@ -6,6 +6,7 @@ waits for the disk. A file that cannot be read fails alone and is listed in the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -51,6 +52,7 @@ class CaptionReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
     stopped: bool = False
+    total: int = 0  # images to caption (not skipped)
 
     def summary(self) -> str:
         """One line for a log or a status box, plus one line per failed image."""
@@ -58,6 +60,15 @@ class CaptionReport:
                 f"{len(self.failed)} failed in {self.seconds:.1f}s")
         head += " (stopped early)" if self.stopped else ""
         return "\n".join([head, *(f"  {path}: {reason}" for path, reason in self.failed)])
+
+
+class CaptionInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`caption_folder`; ``report`` says what was done until then (every caption
+    written is whole, none is half-written)."""
+
+    def __init__(self, report: CaptionReport) -> None:
+        super().__init__("captioning interrupted")
+        self.report = report
 
 
 def caption_path(image: Path) -> Path:
@@ -76,8 +87,13 @@ def _write_caption(image: Path, text: str, existing: str) -> None:
     if existing == "append" and target.is_file():
         text = _merge(target.read_text(encoding="utf-8", errors="replace"), text)
     temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text + "\n", encoding="utf-8")
-    os.replace(temporary, target)  # a crash never leaves a half-written caption that "skip" would trust
+    try:
+        temporary.write_text(text + "\n", encoding="utf-8")
+        os.replace(temporary, target)  # a crash never leaves a half-written caption that "skip" would trust
+    except BaseException:  # Ctrl-C or a full disk: no temporary file left behind either
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 def _decoded(paths: list[Path], image_size: int, workers: int, ahead: int) -> Iterator[tuple[Path, object]]:
@@ -124,7 +140,8 @@ def caption_folder(
 
     ``existing``: "skip" leaves images that have a caption alone (so a rerun resumes),
     "append" adds new tags to the caption, "overwrite" replaces it. With no ``progress``
-    callback a tqdm bar is shown. ``should_stop`` is polled between batches.
+    callback a tqdm bar is shown. ``should_stop`` is polled between batches. Ctrl-C raises
+    :class:`CaptionInterrupted`, which carries the report.
     """
     import torch
 
@@ -148,6 +165,7 @@ def caption_folder(
             claimed[target] = image
             todo.append(image)
 
+    report.total = len(todo)
     bar = None
     if progress is None:
         from tqdm.auto import tqdm
@@ -180,8 +198,9 @@ def caption_folder(
 
     workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
     batch: list[tuple[Path, object]] = []
+    decoded = _decoded(todo, tagger.image_size, workers, ahead=2 * batch_size + workers)
     try:
-        for path, result in _decoded(todo, tagger.image_size, workers, ahead=2 * batch_size + workers):
+        for path, result in decoded:
             if isinstance(result, Exception):
                 reason = getattr(result, "reason", None) or f"{type(result).__name__}: {result}"
                 report.failed.append((path, reason))
@@ -196,7 +215,12 @@ def caption_folder(
                     break
         if batch and not report.stopped:
             flush(batch)
+    except KeyboardInterrupt as exc:
+        report.stopped = True
+        report.seconds = time.perf_counter() - started
+        raise CaptionInterrupted(report) from exc
     finally:
+        decoded.close()  # stops the decoding threads now, not when the traceback is freed
         if bar is not None:
             bar.close()
     report.seconds = time.perf_counter() - started

@@ -82,6 +82,10 @@ def options_from_args(args: argparse.Namespace) -> JoyTagOptions:
     )
 
 
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
 def _fail(message: str, status: int) -> int:
     print(f"error: {message}", file=sys.stderr)
     return status
@@ -145,7 +149,7 @@ def run_interrogate(args: argparse.Namespace) -> int:
 
 def run_caption(args: argparse.Namespace) -> int:
     """Write a ``.txt`` caption beside every image of a folder; bad images are reported at the end."""
-    from lib_tagger.joytag.caption import caption_folder
+    from lib_tagger.joytag.caption import CaptionInterrupted, caption_folder
 
     try:
         options = options_from_args(args)
@@ -160,6 +164,12 @@ def run_caption(args: argparse.Namespace) -> int:
     try:
         report = caption_folder(args.folder, options, tagger, recursive=args.recursive,
                                 existing=args.existing, batch_size=args.batch_size)
+    except CaptionInterrupted as stop:
+        done = stop.report
+        resume = "; run again to resume" if args.existing == "skip" else ""
+        print(f"interrupted: {len(done.written)} of {done.total} captioned, {len(done.failed)} failed, "
+              f"{len(done.skipped)} skipped (caption exists){resume}", file=sys.stderr)
+        return INTERRUPTED
     finally:
         tagger.close()
     print(report.summary(), file=sys.stderr if report.failed else sys.stdout)
@@ -195,7 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _OneLineParser(prog="python -m lib_tagger.joytag.cli")
     add_subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser))
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # e.g. while the model loads: nothing was written
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":
