@@ -16,7 +16,7 @@ from .generate.bans import expand_patterns
 from .generate.base import Generation, PromptTooLongError, SamplingParams
 from .models.manager import ModelManager, get_manager
 from .models.registry import FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY
-from .prompt import extract_tags, insert_tags, is_clean_tag, normalize_tag
+from .prompt import extract_tags, insert_tags, is_clean_tag, normalize_tag, tag_names
 from .settings import UpsampleSettings
 from .tags import TagFields, get_tag_db, normalize_key, sort_tags
 
@@ -54,13 +54,15 @@ def prepare_prompt(
     prompt: str, settings: UpsampleSettings, width: int, height: int, prompt_format: str
 ) -> PreparedPrompt:
     """Sort the prompt's tags and build the exact model input string."""
+    known = get_tag_db().known
     tags = extract_tags(prompt)
-    fields = sort_tags([t.tag for t in tags if not t.conditional])
+    fields = sort_tags([name for t in tags if not t.conditional for name in tag_names(t, known)])
     options = FormatOptions(
         rating=settings.rating, length=settings.length, identity=settings.identity, width=width, height=height
     )
     model_input = build_model_input(prompt_format, fields, options)
-    return PreparedPrompt(fields, model_input, prompt_format, {_tag_key(t.tag) for t in tags})
+    return PreparedPrompt(fields, model_input, prompt_format,
+                          {_tag_key(name) for t in tags for name in tag_names(t, known)})
 
 
 def _tag_key(tag: str) -> str:
@@ -108,7 +110,7 @@ def upsample_prompts(
             t0 = time.perf_counter()
             new_tags = _filter(parse_model_output(fmt, generation.text, generation.pieces), prep.present, params)
             rounds, topup_seconds = _top_up(loaded.generator, prep, params, seed, settings.length, new_tags)
-            inserted = insert_tags(prompt, new_tags, settings.position, canonical=db.canonical)
+            inserted = insert_tags(prompt, new_tags, settings.position, canonical=db.canonical, known=db.known)
             timings = {
                 "load": loaded.seconds,
                 "prepare": prepare_seconds / len(prompts),

@@ -273,12 +273,26 @@ def _check_prompt_mode(mode: str) -> None:
 
 
 def merge_prompt(prompt: str, tags: str, mode: str) -> str:
-    """The prompt box after interrogation: ``tags`` alone ("replace") or after the prompt ("append")."""
+    """The prompt box after interrogation: ``tags`` alone ("replace") or after the prompt ("append"),
+    then without the tags the prompt already has (aliases and unescaped qualifiers such as
+    ``ganyu_(genshin_impact)`` count; the prompt is left as it was when every tag is there)."""
     _check_prompt_mode(mode)
     head = (prompt or "").rstrip().rstrip(",").rstrip()
     if mode == "replace" or not head:
         return tags
-    return f"{head}, {tags}"
+    new = tags_not_in(head, tags)
+    return f"{head}, {new}" if new else prompt
+
+
+def tags_not_in(prompt: str, tags: str) -> str:
+    """The ", "-joined ``tags`` (as JoyTag writes them: escaped, maybe weighted) that ``prompt`` lacks."""
+    from lib_tagger.prompt.insert import present_keys
+    from lib_tagger.tags import get_tag_db
+
+    db = get_tag_db()
+    seen = present_keys(prompt, db.canonical, db.known)
+    kept = [piece for piece in tags.split(", ") if not present_keys(piece, db.canonical, db.known) <= seen]
+    return ", ".join(kept)
 
 
 def _notify(message: str, error: BaseException | None = None) -> None:

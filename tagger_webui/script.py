@@ -91,7 +91,8 @@ def insert_same_tags(prompt: str, new_tags: list[str], position: str) -> str:
     from lib_tagger.prompt import insert_tags
     from lib_tagger.tags import get_tag_db
 
-    return insert_tags(prompt, new_tags, position, canonical=get_tag_db().canonical).prompt
+    db = get_tag_db()
+    return insert_tags(prompt, new_tags, position, canonical=db.canonical, known=db.known).prompt
 
 
 def summary(results: Sequence[Any], seeds: Sequence[int]) -> str:

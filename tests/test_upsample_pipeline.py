@@ -203,3 +203,14 @@ def test_top_up_results_repeat_and_a_batch_matches_single_prompts(dtg_path):
         assert [r.prompt for r in results] == [r.prompt for r in batch]
         assert [r.timings["topup_rounds"] for r in results] == [r.timings["topup_rounds"] for r in batch]
     assert batch[0].new_tags != batch[2].new_tags  # the seed matters
+
+
+def test_unescaped_danbooru_qualifiers_reach_the_model_as_their_tags():
+    prep = prepare_prompt("ganyu_(genshin_impact), 1girl, artoria_pendragon_(fate), fate_(series), "
+                          "hatsune_miku_(vocaloid)", UpsampleSettings(), 832, 1216, "dart-sft")
+    assert prep.fields.character == ["ganyu (genshin impact)", "artoria pendragon (fate)", "hatsune miku"]
+    assert prep.fields.copyright == ["fate (series)", "vocaloid"]
+    assert prep.fields.general == [] and prep.fields.special == ["1girl"]  # no "ganyu genshin impact"
+    assert "<character>ganyu (genshin impact), artoria pendragon (fate), hatsune miku</character>" in \
+        prep.model_input
+    assert {"ganyu (genshin impact)", "hatsune miku", "vocaloid"} <= prep.present

@@ -147,6 +147,20 @@ def test_merge_prompt(prompt, mode, result):
     assert joytag_ui.merge_prompt(prompt, "cat, dog", mode) == result
 
 
+@pytest.mark.parametrize(
+    ("prompt", "tags", "result"),
+    [
+        ("ganyu_(genshin_impact), 1girl", "ganyu \\(genshin impact\\), 1girl, solo, (smile:0.87)",
+         "ganyu_(genshin_impact), 1girl, solo, (smile:0.87)"),
+        ("hatsune_miku_(vocaloid)", "vocaloid, hatsune miku, twintails", "hatsune_miku_(vocaloid), twintails"),
+        ("Long_Hair, longhair", "long hair, (smile:0.9)", "Long_Hair, longhair, (smile:0.9)"),  # an alias too
+        ("smile, 1girl,  ", "1girl, (smile:0.5)", "smile, 1girl,  "),  # nothing new: the prompt as it was
+    ],
+)
+def test_append_leaves_out_tags_the_prompt_has(prompt, tags, result):
+    assert joytag_ui.merge_prompt(prompt, tags, "append") == result
+
+
 def test_merge_prompt_rejects_unknown_mode():
     with pytest.raises(JoyTagUiError, match="tagger_joytag_prompt_mode"):
         joytag_ui.merge_prompt("a", "b", "insert")
