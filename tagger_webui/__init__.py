@@ -53,7 +53,7 @@ def _joytag_ui() -> Any:
 
     if not _joytag_configured:
         joytag_ui.configure(options=host.opt, models_dir=settings_page.models_dir, free_memory=host.free_vram,
-                            gpu_lock=host.gpu_lock)
+                            gpu_lock=host.gpu_lock, device=settings_page.resolve_device)
         _joytag_configured = True
     return joytag_ui
 

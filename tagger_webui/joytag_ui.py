@@ -217,18 +217,25 @@ def configure(
     models_dir: str | Callable[[], str | None] | None = None,
     free_memory: Callable[[], None] | None = None,
     gpu_lock: Callable[[], AbstractContextManager] | None = None,
+    device: Callable[[str], str] | None = None,
 ) -> JoyTagService:
     """Set up the process-wide service from WebUI options (``options(key, default)``) and host hooks.
 
     ``models_dir`` is the folder for hub downloads, or a function returning it: then it is read at each
-    use, like the options, so a changed setting applies at the next click without a restart.
+    use, like the options, so a changed setting applies at the next click without a restart. ``device``
+    maps the device setting to the one to use (the host's choice for "auto").
     """
     global _service
     folder: Callable[[], str | None] = models_dir if callable(models_dir) else lambda: models_dir
     if options is None:
-        settings: Callable[[], JoyTagSettings] = lambda: JoyTagSettings(models_dir=folder())  # noqa: E731
+        read: Callable[[], JoyTagSettings] = lambda: JoyTagSettings(models_dir=folder())  # noqa: E731
     else:
-        settings = lambda: settings_from_options(options, folder())  # noqa: E731
+        read = lambda: settings_from_options(options, folder())  # noqa: E731
+
+    def settings() -> JoyTagSettings:
+        current = read()
+        return current if device is None else replace(current, device=device(current.device))
+
     _service = JoyTagService(settings, free_memory, gpu_lock)
     return _service
 

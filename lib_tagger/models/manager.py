@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..generate.base import Generator
 from .files import fetch_files
@@ -52,7 +53,8 @@ class ModelManager:
         self.backend = backend
         self.quant = quant
         self.dtype = dtype
-        #: Called before a model is loaded (the WebUI frees VRAM here).
+        #: Called before a model is loaded with the bytes it will put on the GPU (0: none); the WebUI
+        #: makes room there.
         self.before_load = None
 
     def configure(self, **options) -> None:
@@ -110,25 +112,40 @@ class ModelManager:
             return self._loaded[key]
         if self._loaded:  # one tag model at a time: they are small, VRAM is not
             self.unload()
-        if self.before_load is not None:
-            self.before_load()
         started = time.perf_counter()
-        generator = self._load(source)
+        path = self._files(source)
+        if self.before_load is not None:
+            self.before_load(self._gpu_bytes(source, path))
+        generator = self._load(source, path)
         loaded = LoadedModel(source, generator, time.perf_counter() - started)
         self._loaded[key] = loaded
         log.info("tagger: loaded %s (%s) in %.2fs", source.label, source.backend, loaded.seconds)
         return loaded
 
-    def _load(self, source: ModelSource) -> Generator:
+    def _files(self, source: ModelSource) -> Path:
+        """The model's file or folder on disk, downloaded first when needed."""
         require_llama_cpp(source)  # before any download
         if source.note:
             log.warning("tagger: %s", source.note)
-        path = source.path
-        if path is None:
-            required, optional = required_files(source)
-            assert source.repo is not None
-            folder = fetch_files(source.repo, required, self.models_dir, optional=optional)
-            path = folder / source.filename if source.filename else folder
+        if source.path is not None:
+            return source.path
+        required, optional = required_files(source)
+        assert source.repo is not None
+        folder = fetch_files(source.repo, required, self.models_dir, optional=optional)
+        return folder / source.filename if source.filename else folder
+
+    def _gpu_bytes(self, source: ModelSource, path: Path) -> int:
+        """About how many bytes of weights the model may put on a GPU: its file size; 0 when it stays on the
+        CPU ("auto" counts as a GPU: the host knows whether it has one)."""
+        if self.device == "cpu" or (source.backend == "llama-cpp" and not self.gpu_offload):
+            return 0
+        weights = path if path.is_file() else path / "model.safetensors"
+        try:
+            return weights.stat().st_size
+        except OSError:
+            return 0
+
+    def _load(self, source: ModelSource, path: Path) -> Generator:
         from ..tags import get_tag_db
 
         candidates = get_tag_db().names()  # wildcard and regex bans expand against known tags
