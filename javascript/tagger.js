@@ -28,6 +28,10 @@ function tagger_joytag_args(...args) {
 const TAGGER_TITLES = {
     tagger_joytag_button: "Interrogate JoyTag - tag the image of the current img2img tab with JoyTag and put the tags into the prompt (replace or append: see Settings)",
     tagger_caption_run: "Write a .txt caption with JoyTag's tags beside every image in the folder",
+    tagger_txt2img_apply_button: "Put the upsampled prompt into the prompt box to edit it; upsampling is switched off so the tags are not added twice",
+    tagger_img2img_apply_button: "Put the upsampled prompt into the prompt box to edit it; upsampling is switched off so the tags are not added twice",
+    tagger_txt2img_undo_apply: "Undo 'Apply to prompt': the prompt as it was, upsampling on again",
+    tagger_img2img_undo_apply: "Undo 'Apply to prompt': the prompt as it was, upsampling on again",
 };
 
 function taggerApplyTitles() {
@@ -55,3 +59,11 @@ function taggerApplyTitles() {
     if (document.body) start();
     else document.addEventListener("DOMContentLoaded", start);
 })();
+
+// After one of our buttons wrote into a prompt box (#txt2img_prompt, #img2img_prompt): send the input
+// event the host's token counter listens to, as typing would.
+function tagger_prompt_written(elemId) {
+    const textarea = taggerRoot().querySelector("#" + elemId + " textarea");
+    if (textarea) textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    return [];
+}

@@ -25,7 +25,18 @@ def input_accordion(value: bool, *, label: str, elem_id: str) -> Any:
     return InputAccordion(value, label=label, elem_id=elem_id)
 
 
-def tool_button(value: str, *, elem_id: str, elem_classes: Sequence[str] = ()) -> Any:
+def accordion_extra(accordion: Any) -> Any:
+    """The context for components in the header of the host's ``InputAccordion`` (shown while it is
+    closed; the host's JS moves them there), or a plain ``gr.Column`` inside where it has no header area."""
+    extra = getattr(accordion, "extra", None)
+    if callable(extra):
+        return extra()
+    import gradio as gr
+
+    return gr.Column()
+
+
+def tool_button(value: str, *, elem_id: str, elem_classes: Sequence[str] = (), visible: bool = True) -> Any:
     """The host's ``ToolButton`` (a small icon button; it adds the ``tool`` class), or a plain ``gr.Button``
     with that class where the host has none.
 
@@ -37,8 +48,8 @@ def tool_button(value: str, *, elem_id: str, elem_classes: Sequence[str] = ()) -
     except ImportError:
         import gradio as gr
 
-        return gr.Button(value=value, elem_id=elem_id, elem_classes=["tool", *elem_classes])
-    return ToolButton(value=value, elem_id=elem_id, elem_classes=list(elem_classes))
+        return gr.Button(value=value, elem_id=elem_id, elem_classes=["tool", *elem_classes], visible=visible)
+    return ToolButton(value=value, elem_id=elem_id, elem_classes=list(elem_classes), visible=visible)
 
 
 def register_callback(kind: str, callback: Callable[..., Any], *, filename: str) -> None:

@@ -360,6 +360,8 @@ def wire(
     """
     if len(images) != len(IMAGE_ELEM_IDS):
         raise ValueError(f"wire: expected {len(IMAGE_ELEM_IDS)} image components, got {len(images)}")
+    from .ui import prompt_written
+
     js = {"js" if _gradio_major() >= 4 else "_js": JS_ARGS_FUNCTION}
 
     def handler(*args: Any) -> Any:
@@ -367,7 +369,7 @@ def wire(
 
     button.click(
         fn=handler, inputs=[tab_index, prompt, *images], outputs=[prompt], show_progress="minimal", **js
-    )
+    ).then(fn=None, **prompt_written(PROMPT_ELEM_ID))  # the host's token counter follows
 
 
 class _Img2ImgCapture:

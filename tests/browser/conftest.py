@@ -2,7 +2,8 @@
 
 Every request that leaves the test server (fonts, CDNs) is aborted, so pages load offline and fast.
 The WebUI loads ``javascript/*.js`` and ``style.css`` itself; here ``serve`` adds them (and the host's
-tool-button rule) to each page, as the host would.
+tool-button rule, and a stand-in for the host's own javascript: ``host_ui.js``) to each page, as the host
+would.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = ROOT / "artifacts"
+HOST_JS = Path(__file__).with_name("host_ui.js")  # the host's own javascript, as far as we depend on it
 DOC_IMAGES = ROOT / "docs" / "images"
 
 
@@ -70,7 +72,9 @@ def serve(browser):
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector(ready)
         page.add_style_tag(content=HOST_CSS + (ROOT / "style.css").read_text(encoding="utf-8"))
+        page.add_script_tag(path=str(HOST_JS))
         page.add_script_tag(path=str(ROOT / "javascript" / "tagger.js"))
+        page.evaluate("hostUiLoaded()")
         return page
 
     yield open_page

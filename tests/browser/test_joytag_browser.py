@@ -9,8 +9,9 @@ from PIL import Image, ImageDraw
 from lib_tagger.joytag.loader import JoyTagger, unload_joytagger
 from lib_tagger.joytag.postprocess import JoyTagOptions, format_tags, select_tags
 from tagger_webui import joytag_ui
-from tests.browser.pages import GRADIO_MAJOR, batch_panel_page, img2img_page
+from tests.browser.pages import COUNTER_IS, GRADIO_MAJOR, batch_panel_page, img2img_page
 from tests.factories.joytag_model import save_joytag_checkpoint
+from tests.host_double.harness import count_tokens
 
 pytestmark = pytest.mark.browser
 
@@ -113,6 +114,7 @@ def test_joytag_button_fills_the_prompt_from_the_selected_tab(serve, screenshot,
     button.click()
     tags = wait_prompt_change(page, "1girl, solo, masterpiece")
     assert tags == expected_caption(reference, first)
+    page.wait_for_function(COUNTER_IS, arg=count_tokens(tags))  # the host's token counter followed
     screenshot(page, f"joytag-button-{GRADIO_MAJOR}.png")
 
     # an empty sub-tab: a warning, the prompt stays as it is

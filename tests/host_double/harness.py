@@ -3,12 +3,13 @@
 ``start_webui()`` puts the double's ``modules`` on ``sys.path``, loads ``scripts/tagger.py`` and
 the X/Y/Z script with the host's loader, runs the settings callbacks (then orders the settings by
 category, as the Settings page does) and the before-ui callbacks, builds both tabs
-(prompt, width, height, then the scripts' UI, as in modules/ui.py) inside ``gr.Blocks`` and calls
-``app_started`` with a FastAPI app.
+(prompt, width, height, the hidden token counter and its button, then the scripts' UI, as in
+modules/ui.py and ui_toprow.py) inside ``gr.Blocks`` and calls ``app_started`` with a FastAPI app.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,10 @@ def start_webui() -> WebUi:
                 width = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Width", elem_id=f"{name}_width")
                 height = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Height",
                                    elem_id=f"{name}_height")
+                token_counter = gr.HTML(value="<span>0/75</span>", elem_id=f"{name}_token_counter",
+                                        elem_classes=["token-counter"], visible=False)
+                token_button = gr.Button(visible=False, elem_id=f"{name}_token_button")
+                token_button.click(fn=count_tokens, inputs=[prompt], outputs=[token_counter])
                 runner.setup_ui()
                 tabs[name] = Tab(name, runner, prompt, width, height)
             scripts.scripts_current = None
@@ -100,6 +105,14 @@ def start_webui() -> WebUi:
     app = FastAPI()
     script_callbacks.app_started_callback(demo, app)
     return WebUi(demo, app, tabs)
+
+
+_TOKEN = re.compile(r"[^\W_]+|[^\w\s]")
+
+
+def count_tokens(prompt: str) -> str:
+    """The token counter's text for ``prompt`` (the host counts CLIP tokens; words and marks stand in)."""
+    return f"<span>{len(_TOKEN.findall(prompt or ''))}/75</span>"
 
 
 class RecordingPipeline:
