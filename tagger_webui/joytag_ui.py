@@ -507,10 +507,20 @@ def caption_to_report(
 
 
 def create_batch_panel(service: JoyTagService | None = None) -> BatchPanel:
-    """Build the "Caption a folder with JoyTag" accordion in the open Blocks context and wire it."""
+    """Build the "Caption a folder with JoyTag" accordion in the open Blocks context and wire it.
+
+    The threshold starts at the one in Settings as it is when the page loads (a callable value: gradio
+    calls it at every page load), so a changed setting shows without rebuilding the UI.
+    """
     import gradio as gr
 
-    threshold_default = (service or get_service()).settings().options.threshold
+    def threshold_setting() -> float:
+        try:
+            return float((service or get_service()).settings().options.threshold)
+        except Exception as exc:  # a bad stored setting: the panel still loads, the click will say why
+            log.warning("JoyTag: the threshold setting cannot be read (%s); the panel shows 0.4", exc)
+            return float(OPTION_DEFAULTS["tagger_joytag_threshold"])
+
     with gr.Accordion("Caption a folder with JoyTag", open=False, elem_id="tagger_caption_panel"):
         folder = gr.Textbox(
             label="Image folder",
@@ -532,7 +542,7 @@ def create_batch_panel(service: JoyTagService | None = None) -> BatchPanel:
                 minimum=0.0,
                 maximum=1.0,
                 step=0.01,
-                value=threshold_default,
+                value=threshold_setting,
                 label="Threshold",
                 elem_id="tagger_caption_threshold",
             )

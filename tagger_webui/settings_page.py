@@ -70,7 +70,9 @@ def register_joytag_options() -> None:
          "replace the prompt, or append to it"),
         ("threshold", "JoyTag threshold", gr.Slider, {"minimum": 0.0, "maximum": 1.0, "step": 0.01},
          "0.4 is the author's operating point"),
-        ("exclude", "JoyTag: tags never written", gr.Textbox, None, "comma separated, * wildcards"),
+        # rows of its own: the host sizes a text box while the Settings page is hidden, so a one-line box
+        # would cut the default list after its first line
+        ("exclude", "JoyTag: tags never written", gr.Textbox, {"lines": 4}, "comma separated, * wildcards"),
         ("always_add", "JoyTag: tags always written first", gr.Textbox, None, "comma separated"),
         ("top_k", "JoyTag: at most this many tags", gr.Slider, {"minimum": 0, "maximum": 200, "step": 1},
          "0: no limit"),

@@ -128,8 +128,12 @@ def img2img_page(
 
 
 def batch_panel_page() -> tuple[Any, joytag_ui.BatchPanel]:
-    """A page holding only the batch caption panel, opened."""
-    with gr.Blocks(analytics_enabled=False, title="JoyTag batch captions") as demo:
+    """A page holding only the batch caption panel. As in the WebUI, the tab that holds it is a Blocks of
+    its own, rendered into the page's Blocks (modules/ui.py: ``interface.render()`` in a tab)."""
+    with gr.Blocks(analytics_enabled=False) as img2img_interface:
         panel = joytag_ui.create_batch_panel()
+    with gr.Blocks(analytics_enabled=False, title="JoyTag batch captions") as demo:
+        with gr.Tab("img2img"):
+            img2img_interface.render()
     demo.queue()
     return demo, panel

@@ -158,3 +158,13 @@ def test_batch_panel_captions_a_folder_and_reports(serve, screenshot, options, r
         assert caption == expected_caption(reference, folder / f"{name}.png")
     assert not (folder / "three.txt").exists()
     screenshot(page, f"joytag-batch-{GRADIO_MAJOR}.png")
+
+
+def test_batch_panel_shows_the_threshold_saved_in_settings_without_a_ui_rebuild(serve, options):
+    options["tagger_joytag_threshold"] = 0.4
+    demo, _ = batch_panel_page()
+    options["tagger_joytag_threshold"] = 0.97  # saved in Settings after the UI was built
+    page = serve(demo, "#tagger_caption_panel", height=640)
+    page.locator("#tagger_caption_panel").get_by_text("Caption a folder with JoyTag").first.click()
+    threshold = page.locator("#tagger_caption_threshold input[type=number]").first
+    page.wait_for_function("el => el.value === '0.97'", arg=threshold.element_handle())
