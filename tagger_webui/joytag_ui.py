@@ -330,7 +330,11 @@ def interrogate_to_prompt(
     if not selected:
         _notify(f"JoyTag: no tag scored above the threshold {settings.options.threshold}; prompt unchanged")
         return gr.update()
-    return merge_prompt(prompt, text, settings.prompt_mode)
+    merged = merge_prompt(prompt, text, settings.prompt_mode)
+    if settings.prompt_mode == "append" and merged == prompt:
+        _notify("JoyTag: the prompt already has every tag JoyTag found; prompt unchanged")
+        return gr.update()
+    return merged
 
 
 def _gradio_major() -> int:

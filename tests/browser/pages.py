@@ -132,8 +132,7 @@ def batch_panel_page() -> tuple[Any, joytag_ui.BatchPanel]:
     its own, rendered into the page's Blocks (modules/ui.py: ``interface.render()`` in a tab)."""
     with gr.Blocks(analytics_enabled=False) as img2img_interface:
         panel = joytag_ui.create_batch_panel()
-    with gr.Blocks(analytics_enabled=False, title="JoyTag batch captions") as demo:
-        with gr.Tab("img2img"):
-            img2img_interface.render()
+    with gr.Blocks(analytics_enabled=False, title="JoyTag batch captions") as demo, gr.Tab("img2img"):
+        img2img_interface.render()
     demo.queue()
     return demo, panel
