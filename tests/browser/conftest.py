@@ -47,6 +47,25 @@ def browser():
         instance.close()
 
 
+@pytest.fixture(scope="module")
+def webui():
+    """The host double with the extension loaded, its Blocks queued as the WebUI queues it (gradio's
+    warning toasts need the queue)."""
+    from tests.host_double.harness import start_webui
+
+    webui = start_webui()
+    webui.demo.queue()
+    return webui
+
+
+@pytest.fixture(scope="module")
+def dart_folder(tmp_path_factory):
+    """A tiny random-weight Dart v2 model folder."""
+    from tests.factories.torch_models import make_dart_folder
+
+    return make_dart_folder(tmp_path_factory.mktemp("models") / "dart-tiny", seed=0)
+
+
 @pytest.fixture
 def serve(browser):
     """``serve(demo, ready)`` launches the Blocks ``demo`` locally and returns a Playwright page showing it,

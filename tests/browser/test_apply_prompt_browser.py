@@ -14,22 +14,6 @@ PROMPT = "1girl, solo"
 SEED = 5
 
 
-@pytest.fixture(scope="module")
-def dart_folder(tmp_path_factory):
-    from tests.factories.torch_models import make_dart_folder
-
-    return make_dart_folder(tmp_path_factory.mktemp("models") / "dart-tiny", seed=0)
-
-
-@pytest.fixture(scope="module")
-def webui():
-    from tests.host_double.harness import start_webui
-
-    webui = start_webui()
-    webui.demo.queue()  # as the WebUI does; gradio's warning toasts need it
-    return webui
-
-
 def checked(page, selector: str) -> bool:
     return page.evaluate(f"document.querySelector({selector!r}).checked")
 

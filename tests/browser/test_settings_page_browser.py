@@ -10,14 +10,7 @@ from tests.browser.pages import GRADIO_MAJOR
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def webui():
-    from tests.host_double.harness import start_webui
-
-    return start_webui()  # registers our options
-
-
-def test_every_text_setting_shows_its_whole_default(serve, screenshot, webui):
+def test_every_text_setting_shows_its_whole_default(serve, screenshot, webui):  # webui: our options
     from modules import ui_settings
 
     demo, components = ui_settings.section_page("tagger")
