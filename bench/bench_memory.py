@@ -148,7 +148,7 @@ def _joytag_cycle(path: str):
         started = time.perf_counter()
         held.append(JoyTagger.load(path, device="cpu"))
         seconds = time.perf_counter() - started
-        held[0].tag_images([image])
+        predict_images(held[0], [image])
         return seconds
 
     def unload() -> None:

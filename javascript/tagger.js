@@ -35,6 +35,10 @@ function taggerInterrogatorName() {
 const TAGGER_TITLES = {
     tagger_joytag_button: (name) => `Interrogate with ${name} - tag the image of the current img2img tab and put the tags into the prompt (model, replace or append: see Settings)`,
     tagger_caption_run: () => "Caption every image in the folder with the chosen interrogator",
+    tagger_txt2img_apply_button: () => "Put the upsampled prompt into the prompt box to edit it; upsampling is switched off so the tags are not added twice",
+    tagger_img2img_apply_button: () => "Put the upsampled prompt into the prompt box to edit it; upsampling is switched off so the tags are not added twice",
+    tagger_txt2img_undo_apply: () => "Undo 'Apply to prompt': the prompt as it was, upsampling on again",
+    tagger_img2img_undo_apply: () => "Undo 'Apply to prompt': the prompt as it was, upsampling on again",
 };
 
 function taggerApplyTitles() {
@@ -69,3 +73,11 @@ document.addEventListener("mouseover", (event) => {
     if (document.body) start();
     else document.addEventListener("DOMContentLoaded", start);
 })();
+
+// After one of our buttons wrote into a prompt box (#txt2img_prompt, #img2img_prompt): send the input
+// event the host's token counter listens to, as typing would.
+function tagger_prompt_written(elemId) {
+    const textarea = taggerRoot().querySelector("#" + elemId + " textarea");
+    if (textarea) textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    return [];
+}

@@ -91,9 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if hasattr(args, "func"):  # JoyTag's sub-commands take only the arguments
-        return int(args.func(args) or 0)
-    return int(args.handler(args, parser) or 0)
+    try:
+        if hasattr(args, "func"):  # JoyTag's sub-commands take only the arguments
+            return int(args.func(args) or 0)
+        return int(args.handler(args, parser) or 0)
+    except KeyboardInterrupt:  # Ctrl-C outside captioning (which reports what it did): one line
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _settings_from(args: argparse.Namespace) -> UpsampleSettings:

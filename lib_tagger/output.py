@@ -38,10 +38,11 @@ class Composed:
 
 def compose(prompt: str, new_tags: Sequence[str], nl_text: str, output_format: str = "insert",
             position: str = "end", nl_position: str = "end",
-            canonical: Callable[[str], str] | None = None) -> Composed:
-    """``prompt`` with ``new_tags`` and ``nl_text`` added as ``output_format`` says (see the module doc)."""
+            canonical: Callable[[str], str] | None = None, known: Callable[[str], bool] | None = None) -> Composed:
+    """``prompt`` with ``new_tags`` and ``nl_text`` added as ``output_format`` says (see the module doc);
+    ``canonical`` and ``known`` as for :func:`~lib_tagger.prompt.insert_tags`."""
     if output_format == "insert":
-        tagged = insert_tags(prompt, new_tags, position, canonical=canonical)
+        tagged = insert_tags(prompt, new_tags, position, canonical=canonical, known=known)
         text = insert_sentences(tagged.prompt, nl_text, nl_position)
         return Composed(text.prompt, tagged.inserted, "".join(text.inserted))
     if output_format not in TEMPLATES:

@@ -21,7 +21,7 @@ from .generate.bans import expand_patterns
 from .generate.base import Generation, PromptTooLongError, SamplingParams, ShouldStop
 from .models.manager import ModelManager, get_manager
 from .output import compose
-from .prompt import extract_tags, is_clean_tag, normalize_tag
+from .prompt import extract_tags, is_clean_tag, normalize_tag, tag_names
 from .settings import UpsampleSettings
 from .tags import TagFields, get_tag_db, normalize_key, sort_tags
 
@@ -60,8 +60,9 @@ def prepare_prompt(
     prompt: str, settings: UpsampleSettings, width: int, height: int, prompt_format: str
 ) -> PreparedPrompt:
     """Sort the prompt's tags and build the exact (first) model input string."""
+    known = get_tag_db().known
     tags = extract_tags(prompt)
-    fields = sort_tags([t.tag for t in tags if not t.conditional])
+    fields = sort_tags([name for t in tags if not t.conditional for name in tag_names(t, known)])
     options = FormatOptions(
         rating=settings.rating, length=settings.length, identity=settings.identity, width=width, height=height,
         task=settings.task, nl_length=settings.nl_length,
@@ -69,7 +70,8 @@ def prepare_prompt(
     family = family_of(prompt_format)
     nl_prompt = settings.nl_prompt if family is TIPO else ""
     model_input = family.build(prompt_format, fields, options, nl_prompt)
-    return PreparedPrompt(fields, model_input, prompt_format, {_tag_key(t.tag) for t in tags}, options, nl_prompt)
+    present = {_tag_key(name) for t in tags for name in tag_names(t, known)}
+    return PreparedPrompt(fields, model_input, prompt_format, present, options, nl_prompt)
 
 
 def _tag_key(tag: str) -> str:
@@ -127,7 +129,7 @@ def upsample_prompts(
                 results.append(_untouched(prompt, seed, prep.model_input))
                 continue
             out = compose(prompt, run.outcome.new_tags, run.outcome.nl_text, settings.output_format,
-                          settings.position, settings.nl_position, canonical=db.canonical)
+                          settings.position, settings.nl_position, canonical=db.canonical, known=db.known)
             timings = {
                 "load": loaded.seconds,
                 "prepare": prepare_seconds / len(prompts),
@@ -195,8 +197,8 @@ def _run_plans(family: Family, fmt: str, generator, prepared: list[PreparedPromp
                     run.tokens += len(answer.token_ids)
                 try:
                     run.call = run.plan.throw(answer) if isinstance(answer, BaseException) else run.plan.send(answer)
-                except StopIteration as stop:
-                    run.call, run.outcome = None, stop.value
+                except StopIteration as done:
+                    run.call, run.outcome = None, done.value
     return runs
 
 

@@ -56,7 +56,8 @@ def _joytag_ui() -> Any:
 
     if not _joytag_configured:
         interrogate_service.configure(options=settings_page.value, models_dir=settings_page.models_dir,
-                                      free_memory=host.free_vram, gpu_lock=host.gpu_lock)
+                                      free_memory=host.free_vram, gpu_lock=host.gpu_lock,
+                                      device=settings_page.resolve_device)
         _joytag_configured = True
     return joytag_ui
 

@@ -2,7 +2,8 @@
 are imported elsewhere, by ``script.py`` and ``__init__.py``).
 
 Covers AUTOMATIC1111 1.10 (gradio 3) and Forge/reForge (gradio 4 or 3): ``InputAccordion`` as a
-class or a factory, freeing VRAM, options, styles, the queue lock, the X/Y/Z script.
+class or a factory, freeing VRAM and the device (Forge's memory manager where there is one), options,
+styles, the queue lock, the X/Y/Z script.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 TAGGER_FOLDER = "tagger"
+#: Room asked of Forge per byte of weights (Forge's load_models_gpu asks 1.3x a model's size).
+FORGE_LOAD_FACTOR = 1.3
 
 
 def input_accordion(value: bool, *, label: str, elem_id: str) -> Any:
@@ -22,7 +25,18 @@ def input_accordion(value: bool, *, label: str, elem_id: str) -> Any:
     return InputAccordion(value, label=label, elem_id=elem_id)
 
 
-def tool_button(value: str, *, elem_id: str, elem_classes: Sequence[str] = ()) -> Any:
+def accordion_extra(accordion: Any) -> Any:
+    """The context for components in the header of the host's ``InputAccordion`` (shown while it is
+    closed; the host's JS moves them there), or a plain ``gr.Column`` inside where it has no header area."""
+    extra = getattr(accordion, "extra", None)
+    if callable(extra):
+        return extra()
+    import gradio as gr
+
+    return gr.Column()
+
+
+def tool_button(value: str, *, elem_id: str, elem_classes: Sequence[str] = (), visible: bool = True) -> Any:
     """The host's ``ToolButton`` (a small icon button; it adds the ``tool`` class), or a plain ``gr.Button``
     with that class where the host has none.
 
@@ -34,8 +48,8 @@ def tool_button(value: str, *, elem_id: str, elem_classes: Sequence[str] = ()) -
     except ImportError:
         import gradio as gr
 
-        return gr.Button(value=value, elem_id=elem_id, elem_classes=["tool", *elem_classes])
-    return ToolButton(value=value, elem_id=elem_id, elem_classes=list(elem_classes))
+        return gr.Button(value=value, elem_id=elem_id, elem_classes=["tool", *elem_classes], visible=visible)
+    return ToolButton(value=value, elem_id=elem_id, elem_classes=list(elem_classes), visible=visible)
 
 
 def register_callback(kind: str, callback: Callable[..., Any], *, filename: str) -> None:
@@ -156,19 +170,55 @@ def stop_requested() -> bool:
                 or getattr(state, "stopping_generation", False))
 
 
-def host_cpu_forced(task: str = "tagger") -> bool:
-    """True when the user told the host to run ``task`` (or everything) on the CPU (``--use-cpu``)."""
+def forge_memory() -> Any | None:
+    """Forge's memory manager, ``backend.memory_management`` (Forge's ``modules.devices`` imports it);
+    None on A1111, which has none."""
     from modules import devices
 
-    return str(devices.get_device_for(task)) == "cpu"
+    memory = getattr(devices, "memory_management", None)
+    return memory if callable(getattr(memory, "free_memory", None)) else None
 
 
-def free_vram() -> None:
-    """Make room on the GPU before loading a tag model, like the built-in interrogator does."""
-    from modules import devices, lowvram
+def _is_cpu(device: Any) -> bool:
+    return getattr(device, "type", str(device)) == "cpu"
 
-    lowvram.send_everything_to_cpu()
-    devices.torch_gc()
+
+def host_cpu_forced(task: str = "tagger") -> bool:
+    """True when the host would run ``task`` on the CPU.
+
+    A1111: ``--use-cpu task`` or ``--use-cpu all`` (``devices.get_device_for``). Forge's
+    ``get_device_for`` ignores the task, so there: the same flags read from the command line, and the
+    device Forge's memory manager gives its own interrogators and text encoders (the CPU with
+    ``--always-cpu``, in low-VRAM states or without fp16 on the GPU).
+    """
+    from modules import devices, shared
+
+    memory = forge_memory()
+    if memory is None:
+        return _is_cpu(devices.get_device_for(task))
+    use_cpu = getattr(shared.cmd_opts, "use_cpu", None) or []
+    return task in use_cpu or "all" in use_cpu or _is_cpu(memory.text_encoder_device())
+
+
+def free_vram(gpu_bytes: int | None = None) -> None:
+    """Make room on the GPU before a tag model loads; ``gpu_bytes``: about what it will put there (0:
+    nothing, None: not known).
+
+    A1111: like its built-in interrogator, everything to the CPU, then ``torch_gc`` (on Forge both do
+    next to nothing). Forge: its memory manager frees that much plus its inference reserve on its own
+    device, unloading its models only as far as needed, as before its own interrogators run.
+    """
+    memory = forge_memory()
+    if memory is None:
+        from modules import devices, lowvram
+
+        lowvram.send_everything_to_cpu()
+        devices.torch_gc()
+        return
+    device = memory.get_torch_device()
+    if gpu_bytes == 0 or _is_cpu(device):
+        return
+    memory.free_memory(int((gpu_bytes or 0) * FORGE_LOAD_FACTOR) + memory.minimum_inference_memory(), device)
 
 
 @contextlib.contextmanager
@@ -187,11 +237,11 @@ def warn(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def report(message: str) -> None:
-    """Print ``message`` and the current exception's traceback the host's way."""
+def report(message: str, *, traceback: bool = True) -> None:
+    """Print ``message`` the host's way, with the current exception's traceback unless told not to."""
     from modules import errors
 
-    errors.report(message, exc_info=True)
+    errors.report(message, exc_info=traceback)
 
 
 def fix_seed(p: Any) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lib_tagger.errors import UserError
 from lib_tagger.interrogate.postprocess import TagOptions
 from lib_tagger.interrogate.specs import DEFAULT_INTERROGATOR, INTERROGATORS, find_spec
 
@@ -59,7 +60,7 @@ def _option_defaults() -> dict[str, Any]:
 OPTION_DEFAULTS: dict[str, Any] = _option_defaults()
 
 
-class InterrogateUiError(ValueError):
+class InterrogateUiError(UserError, ValueError):
     """A user-facing problem (no image, bad setting); the message says what to do."""
 
 
@@ -244,18 +245,25 @@ def configure(
     models_dir: str | Callable[[], str | None] | None = None,
     free_memory: Callable[[], None] | None = None,
     gpu_lock: Callable[[], AbstractContextManager] | None = None,
+    device: Callable[[str], str] | None = None,
 ) -> InterrogateService:
     """Set up the process-wide service from WebUI options (``options(key, default)``) and host hooks.
 
     ``models_dir`` is the folder for hub downloads, or a function returning it: then it is read at each
-    use, like the options, so a changed setting applies at the next click without a restart.
+    use, like the options, so a changed setting applies at the next click without a restart. ``device``
+    maps the device setting to the one to use (the host's choice for "auto").
     """
     global _service
     folder: Callable[[], str | None] = models_dir if callable(models_dir) else lambda: models_dir
     if options is None:
-        settings: Callable[[], InterrogateSettings] = lambda: InterrogateSettings(models_dir=folder())  # noqa: E731
+        read: Callable[[], InterrogateSettings] = lambda: InterrogateSettings(models_dir=folder())  # noqa: E731
     else:
-        settings = lambda: settings_from_options(options, folder())  # noqa: E731
+        read = lambda: settings_from_options(options, folder())  # noqa: E731
+
+    def settings() -> InterrogateSettings:
+        current = read()
+        return current if device is None else replace(current, device=device(current.device))
+
     _service = InterrogateService(settings, free_memory, gpu_lock)
     return _service
 

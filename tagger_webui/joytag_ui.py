@@ -4,7 +4,8 @@ The work is done by :mod:`tagger_webui.interrogate_service` (shared with the HTT
 (``tagger_webui._joytag_ui`` and ``register_callbacks``)::
 
     interrogate_service.configure(options=settings_page.value, models_dir=settings_page.models_dir,
-                                  free_memory=host.free_vram, gpu_lock=host.gpu_lock)
+                                  free_memory=host.free_vram, gpu_lock=host.gpu_lock,
+                                  device=settings_page.resolve_device)
     script_callbacks.on_after_component(joytag_ui.on_after_component)
 
 ``on_after_component`` watches the host build img2img: it adds our button right after the built-in
@@ -23,9 +24,17 @@ from typing import Any
 
 from lib_tagger.caption.plan import EXISTING_MODES
 from lib_tagger.caption.sink import FORMATS
+from lib_tagger.errors import is_user_error
 from lib_tagger.interrogate.specs import interrogator_names
 
-from .interrogate_service import PROMPT_MODES, InterrogateService, InterrogateUiError, display_model, get_service
+from .interrogate_service import (
+    OPTION_DEFAULTS,
+    PROMPT_MODES,
+    InterrogateService,
+    InterrogateUiError,
+    display_model,
+    get_service,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +85,27 @@ def pick_image(tab_index: Any, images: Sequence[Any]) -> Any:
 
 
 def merge_prompt(prompt: str, tags: str, mode: str) -> str:
-    """The prompt box after interrogation: ``tags`` alone ("replace") or after the prompt ("append")."""
+    """The prompt box after interrogation: ``tags`` alone ("replace") or after the prompt ("append"),
+    then without the tags the prompt already has (aliases and unescaped qualifiers such as
+    ``ganyu_(genshin_impact)`` count; the prompt is left as it was when every tag is there)."""
     if mode not in PROMPT_MODES:
         raise InterrogateUiError(f"tagger_joytag_prompt_mode: must be one of {', '.join(PROMPT_MODES)}, got {mode!r}")
     head = (prompt or "").rstrip().rstrip(",").rstrip()
     if mode == "replace" or not head:
         return tags
-    return f"{head}, {tags}"
+    new = tags_not_in(head, tags)
+    return f"{head}, {new}" if new else prompt
+
+
+def tags_not_in(prompt: str, tags: str) -> str:
+    """The ", "-joined ``tags`` (as JoyTag writes them: escaped, maybe weighted) that ``prompt`` lacks."""
+    from lib_tagger.prompt.insert import present_keys
+    from lib_tagger.tags import get_tag_db
+
+    db = get_tag_db()
+    seen = present_keys(prompt, db.canonical, db.known)
+    kept = [piece for piece in tags.split(", ") if not present_keys(piece, db.canonical, db.known) <= seen]
+    return ", ".join(kept)
 
 
 def _reason(exc: BaseException) -> str:
@@ -94,7 +117,7 @@ def _notify(message: str, error: BaseException | None = None) -> None:
     """Show ``message`` as a gradio warning toast and in the console."""
     import gradio as gr
 
-    if error is not None and not isinstance(error, InterrogateUiError):
+    if error is not None and not is_user_error(error):
         log.error("%s", message, exc_info=error)
     else:
         log.warning("%s", message)
@@ -121,7 +144,11 @@ def interrogate_to_prompt(
     if not result.tags:
         _notify(f"{name}: no tag scored above the threshold {settings.options.threshold}; prompt unchanged")
         return gr.update()
-    return merge_prompt(prompt, result.caption, settings.prompt_mode)
+    merged = merge_prompt(prompt, result.caption, settings.prompt_mode)
+    if settings.prompt_mode == "append" and merged == prompt:
+        _notify(f"{name}: the prompt already has every tag it found; prompt unchanged")
+        return gr.update()
+    return merged
 
 
 def model_marker(service: InterrogateService | None = None) -> str:
@@ -163,6 +190,8 @@ def wire(
     """
     if len(images) != len(IMAGE_ELEM_IDS):
         raise ValueError(f"wire: expected {len(IMAGE_ELEM_IDS)} image components, got {len(images)}")
+    from .ui import prompt_written
+
     js = {"js" if _gradio_major() >= 4 else "_js": JS_ARGS_FUNCTION}
 
     def handler(*args: Any) -> Any:
@@ -170,7 +199,7 @@ def wire(
 
     event = button.click(
         fn=handler, inputs=[tab_index, prompt, *images], outputs=[prompt], show_progress="minimal", **js
-    )
+    ).then(fn=None, **prompt_written(PROMPT_ELEM_ID))  # the host's token counter follows
     if marker is not None:
         event.then(fn=lambda: model_marker(service), inputs=None, outputs=[marker])
 
@@ -276,7 +305,7 @@ def format_report(report: Any, listed: int = 20) -> str:
     if getattr(report, "output", None) is not None:
         lines.append(f"Scores written to {name(report.output)}")
     if report.backups:
-        lines.append(f"{len(report.backups)} previous captions were kept beside them as .bak "
+        lines.append(f"{len(report.backups)} previous captions were kept beside them as .bak files "
                      f"(e.g. {name(report.backups[0])})")
     lines += [f"Failed {name(path)}: {reason}" for path, reason in report.failed]
     if report.written:
@@ -325,10 +354,21 @@ def caption_to_report(
 
 
 def create_batch_panel(service: InterrogateService | None = None) -> BatchPanel:
-    """Build the "Caption a folder" accordion in the open Blocks context and wire it."""
+    """Build the "Caption a folder" accordion in the open Blocks context and wire it.
+
+    The threshold starts at the one in Settings as it is when the page loads (a callable value: gradio
+    calls it at every page load), so a changed setting shows without rebuilding the UI.
+    """
     import gradio as gr
 
     settings = (service or get_service()).settings()
+
+    def threshold_setting() -> float:
+        try:
+            return float((service or get_service()).settings().options.threshold)
+        except Exception as exc:  # a bad stored setting: the panel still loads, the click will say why
+            log.warning("tagger: the threshold setting cannot be read (%s); the panel shows 0.4", exc)
+            return float(OPTION_DEFAULTS["tagger_joytag_threshold"])
     with gr.Accordion("Caption a folder (JoyTag, WD v3)", open=False, elem_id="tagger_caption_panel"):
         with gr.Row(elem_id="tagger_caption_source"):
             folder = gr.Textbox(
@@ -361,7 +401,7 @@ def create_batch_panel(service: InterrogateService | None = None) -> BatchPanel:
                 minimum=0.0,
                 maximum=1.0,
                 step=0.01,
-                value=settings.options.threshold,
+                value=threshold_setting,
                 label="Threshold",
                 elem_id="tagger_caption_threshold",
             )

@@ -49,8 +49,22 @@ def check_interrogator(model: str) -> str:
     text = model.strip()
     if find_spec(text) is not None or settings_page.value("tagger_api_any_model_path"):
         return text
-    return _inside_models_folder(text, f"is not a known interrogator ({', '.join(INTERROGATORS)}) and not a "
-                                       "folder in the models folder")
+    known = ", ".join(INTERROGATORS)
+    if not any(mark in text for mark in ("/", "\\", ":", "~")) and not text.startswith("."):  # a plain name
+        inside = os.path.join(os.path.abspath(settings_page.models_dir()), text)
+        if _present(inside):
+            return inside
+        raise ModelNotFound(f"unknown interrogator {_shown(text)}: not one of {known}, nor a folder in the "
+                            "models folder")
+    return _inside_models_folder(text, f"is not a known interrogator ({known}) and not a folder in the models "
+                                       "folder")
+
+
+def _present(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):  # a name too long or with a NUL byte: nothing by that name
+        return False
 
 
 def _inside_models_folder(text: str, not_found: str) -> str:
@@ -62,11 +76,7 @@ def _inside_models_folder(text: str, not_found: str) -> str:
         raise ModelNotAllowed(
             "model: over the HTTP API, name a known model or a folder / .gguf file inside the models folder "
             "(Settings → Tagger → 'HTTP API: accept any model path' allows others)")
-    try:
-        present = Path(candidate).exists()
-    except (OSError, ValueError):  # a name too long or with a NUL byte: nothing by that name
-        present = False
-    if not present:
+    if not _present(candidate):
         raise ModelNotFound(f"model {_shown(text)} {not_found}")
     return candidate
 

@@ -4,8 +4,9 @@ Timing "per_image" (default) runs in ``process()``, after styles and wildcards: 
 its own tags from its own seed (``p.all_seeds[i]``; in "fixed" seed mode ``seed + i``, with a
 random ``seed`` drawn once per job when it is -1). Timing "before_styles" runs once in
 ``before_process()`` and rewrites ``p.prompt`` before the host applies styles. Negative prompts are
-never touched. Any failure leaves every prompt exactly as it was: the error is printed (one line
-and a traceback), recorded in the infotext as ``Tagger error`` and shown in the last-result box.
+never touched. Any failure leaves every prompt exactly as it was: the error is printed (one line;
+a traceback only for the unexpected), recorded in the infotext as ``Tagger error`` and shown in the
+last-result box.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import modules.scripts as scripts
 
+from lib_tagger.errors import is_user_error
 from lib_tagger.settings import FIELD_ORDER, SettingsError, UpsampleSettings
 
 from . import host, infotext, settings_page
@@ -25,6 +27,9 @@ TITLE = "Tagger"
 #: ``p`` attribute holding per-cell overrides set by X/Y/Z plot axes.
 OVERRIDES_ATTR = "tagger_overrides"
 _SEED_LIMIT = 2**32 - 1
+#: ``p`` attribute set when each image got its own hires prompt (see ``hires_prompt_of_image``).
+HIRES_PER_IMAGE_ATTR = "tagger_hires_per_image"
+HIRES_KEY = "Hires prompt"
 
 _last_results: dict[str, str] = {}
 _last_lock = threading.Lock()
@@ -87,8 +92,9 @@ def insert_same(prompt: str, result: Any, settings: UpsampleSettings) -> str:
     from lib_tagger.output import compose
     from lib_tagger.tags import get_tag_db
 
+    db = get_tag_db()
     return compose(prompt, result.new_tags, result.nl_text, settings.output_format, settings.position,
-                   settings.nl_position, canonical=get_tag_db().canonical).prompt
+                   settings.nl_position, canonical=db.canonical, known=db.known).prompt
 
 
 def summary(results: Sequence[Any], seeds: Sequence[int]) -> str:
@@ -165,6 +171,11 @@ class TaggerScript(scripts.Script):
             return
         upsample_per_image(p, settings, self._tab())
 
+    def before_process_batch(self, p: Any, *args: Any, **kwargs: Any) -> None:
+        # after p.init(), which set the host's own "Hires prompt" function
+        if getattr(p, HIRES_PER_IMAGE_ATTR, False) and callable(p.extra_generation_params.get(HIRES_KEY)):
+            p.extra_generation_params[HIRES_KEY] = hires_prompt_of_image
+
     def _tab(self) -> str:
         return "img2img" if self.is_img2img else "txt2img"
 
@@ -189,10 +200,24 @@ class TaggerScript(scripts.Script):
             return None
 
 
+def hires_prompt_of_image(p: Any, index: int, prompt_text: str, all_prompts: Sequence[str],
+                          **kwargs: Any) -> str | None:
+    """The image's "Hires prompt" infotext value: the hires prompt it used, None when it equals its prompt.
+
+    Replaces the host's own function, which indexes ``p.all_hr_prompts`` with ``index`` even where
+    ``index`` counts within the batch (an image's infotext is written from the batch's lists): harmless
+    while all hires prompts are equal, wrong from the second batch on once each image has its own.
+    """
+    whole_job = len(all_prompts) == len(p.all_hr_prompts) or kwargs.get("use_main_prompt")
+    hr_prompt = p.all_hr_prompts[index if whole_job else p.iteration * p.batch_size + index]
+    return hr_prompt if hr_prompt != prompt_text else None
+
+
 def _fail(p: Any, exc: BaseException, tab: str, what: str = "upsampling failed") -> None:
-    """Report a failure on the console; the infotext (and, over HTTP, the client) gets a line that shows no
-    server folder."""
-    host.report(f"Tagger: {what}, prompts left unchanged: {infotext.error_text(exc)}")
+    """Report a failure on the console (a traceback only for the unexpected); the infotext (and, over HTTP, the
+    client) gets a line that shows no server folder."""
+    host.report(f"Tagger: {what}, prompts left unchanged: {infotext.error_text(exc)}",
+                traceback=not is_user_error(exc))
     if p is not None:
         if getattr(p, "is_api", False):
             from .remote import public_detail
@@ -224,6 +249,7 @@ def upsample_per_image(p: Any, settings: UpsampleSettings, tab: str) -> None:
     separate_hires = hires is not None and hires != originals
     if new_hires is not None:
         p.all_hr_prompts = new_hires
+        setattr(p, HIRES_PER_IMAGE_ATTR, True)
     p.extra_generation_params.update(
         infotext.generation_params(settings, originals, seeds, hires if separate_hires else None))
     _note_stopped(results)
@@ -265,7 +291,7 @@ def preview_prompt(tab: str, prompt: str, width: float, height: float, values: S
         with host.gpu_lock():
             result = upsample([prompt or ""], settings, [seed], int(width or 1024), int(height or 1024))[0]
     except Exception as exc:
-        host.report(f"Tagger: preview failed: {infotext.error_text(exc)}")
+        host.report(f"Tagger: preview failed: {infotext.error_text(exc)}", traceback=not is_user_error(exc))
         text = f"Tagger error: {infotext.error_text(exc)}"
         _set_last(tab, text)
         return text, text

@@ -194,7 +194,7 @@ def register_options() -> None:
 
     add("tagger_models_dir", "Folder for tag models", info=f"empty: {host.default_models_dir()}")
     add("tagger_device", "Device for tag models", gr.Radio, {"choices": list(DEVICES)},
-        info="auto: CUDA when available (honours --use-cpu)")
+        info="auto: CUDA when available (honours --use-cpu; on Forge, also its own device choice)")
     add("tagger_gpu_offload", "Offload GGUF layers to the GPU (llama.cpp)", gr.Checkbox)
     add("tagger_keep_loaded", "Keep the tag model loaded between generations", gr.Checkbox,
         info="off: unload after each use to free RAM/VRAM")
@@ -262,19 +262,24 @@ def tag_option_row(item: Any) -> tuple[str, str, Any, Any, str]:
         return item.name, label, gr.Slider, {"minimum": meta["minimum"], "maximum": meta["maximum"], "step": step}, info
     if isinstance(item.default, bool):
         return item.name, label, gr.Checkbox, None, info
+    if item.name == "exclude":  # the host sizes a text box while the Settings page is hidden, so a one-line box
+        return item.name, label, gr.Textbox, {"lines": 4}, info  # would cut the default list after its first line
     return item.name, label, gr.Textbox, None, info
+
+
+def resolve_device(device: str) -> str:
+    """``device`` ("auto", "cuda", "cpu"), with "auto" made "cpu" where the host runs us on the CPU."""
+    device = str(device or "auto")
+    return "cpu" if device == "auto" and host.host_cpu_forced() else device
 
 
 def manager_options() -> dict[str, Any]:
     """Keyword arguments for ``ModelManager.configure`` from the current options."""
-    device = value("tagger_device")
-    if device == "auto" and host.host_cpu_forced():
-        device = "cpu"
     return {
         "models_dir": models_dir(),
-        "device": device,
-        "gpu_offload": value("tagger_gpu_offload"),
-        "keep_loaded": value("tagger_keep_loaded"),
+        "device": resolve_device(value("tagger_device")),
+        "gpu_offload": bool(value("tagger_gpu_offload")),
+        "keep_loaded": bool(value("tagger_keep_loaded")),
         "before_load": host.free_vram,
     }
 

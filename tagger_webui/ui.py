@@ -1,4 +1,6 @@
-"""The accordion shown in txt2img and img2img: one component per setting, in ``FIELD_ORDER``."""
+"""The accordion shown in txt2img and img2img: one component per setting, in ``FIELD_ORDER``, and its
+buttons: "Upsample now" (a preview), "Apply to prompt" (the preview into the prompt box, the accordion
+unticked so the tags are not added twice) and, in the accordion's header once applied, its undo."""
 
 from __future__ import annotations
 
@@ -40,6 +42,10 @@ class TaggerUi:
     last_result: Any
     refresh_button: Any
     tipo_group: Any = None
+    apply_button: Any = None
+    undo_button: Any = None  # in the accordion's header: visible while it is closed
+    previewed_from: Any = None  # state: the prompt the preview was made from
+    applied_over: Any = None  # state: the prompt "Apply to prompt" replaced
     infotext_fields: list[tuple[Any, Any]] = field(default_factory=list)
     paste_field_names: list[str] = field(default_factory=list)
 
@@ -63,6 +69,8 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
     show_tipo, show_identity = shown_for(defaults.model)
     with host.input_accordion(False, label="Tagger: prompt upsampling", elem_id=eid("enabled")) as accordion:
         c["enabled"] = accordion
+        with host.accordion_extra(accordion):
+            undo_button = host.tool_button(UNDO_LABEL, elem_id=eid("undo_apply"), visible=False)
         with gr.Row():
             c["model"] = gr.Dropdown(label="Model", choices=model_names(), value=defaults.model,
                                      allow_custom_value=True, elem_id=eid("model"))
@@ -113,21 +121,65 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
                                             value=defaults.max_new_tokens, elem_id=eid("max_new_tokens"))
         with gr.Row():
             preview_button = gr.Button("Upsample now", elem_id=eid("preview_button"))
+            apply_button = gr.Button("Apply to prompt", elem_id=eid("apply_button"))
             refresh_button = host.tool_button("\U0001f504", elem_id=eid("refresh"))
         preview = gr.Textbox(label="Upsampled prompt (not generated)", interactive=False, lines=3,
                              elem_id=eid("preview"))
         last_result = gr.Textbox(label="Last result", interactive=False, lines=3, elem_id=eid("last_result"))
+        previewed_from, applied_over = gr.State(None), gr.State(None)
     controls = [c[name] for name in FIELD_ORDER]
-    return TaggerUi(controls, c, preview_button, preview, last_result, refresh_button, tipo_group,
-                    infotext_fields(c), paste_field_names())
+    return TaggerUi(controls, c, preview_button, preview, last_result, refresh_button, tipo_group=tipo_group,
+                    apply_button=apply_button, undo_button=undo_button, previewed_from=previewed_from,
+                    applied_over=applied_over, infotext_fields=infotext_fields(c),
+                    paste_field_names=paste_field_names())
+
+
+UNDO_LABEL = "\u21a9\ufe0f"  # leftwards arrow with hook
+
+
+def prompt_written(elem_id: str) -> dict[str, str]:
+    """Keyword for a ``.then()`` after writing into the prompt box ``elem_id``: javascript/tagger.js sends
+    the input event the host's token counter listens to (``_js`` on gradio 3, ``js`` on 4)."""
+    key = "js" if int(gr.__version__.split(".")[0]) >= 4 else "_js"
+    return {key: f"() => tagger_prompt_written({elem_id!r})"}
+
+
+def apply_preview(prompt: str, preview: str, previewed_from: str | None) -> tuple[Any, Any, Any, Any]:
+    """"Apply to prompt": (prompt box, accordion ticked, prompt replaced, undo button) after the click."""
+    unchanged = (gr.update(), gr.update(), gr.update(), gr.update())
+    if not preview or previewed_from is None or preview.startswith("Tagger error"):
+        gr.Warning("Tagger: nothing to apply yet: press 'Upsample now' first")
+        return unchanged
+    if (prompt or "") != previewed_from:
+        gr.Warning("Tagger: the prompt changed after 'Upsample now': press it again, then apply")
+        return unchanged
+    return preview, False, prompt, gr.update(visible=True)
+
+
+def undo_apply(applied_over: str | None) -> tuple[Any, Any, Any, Any]:
+    """The undo button: the prompt as it was before "Apply to prompt", the accordion ticked again."""
+    if applied_over is None:
+        return gr.update(), gr.update(), None, gr.update(visible=False)
+    return applied_over, True, None, gr.update(visible=False)
 
 
 def wire(parts: TaggerUi, host_inputs: list[Any], preview_fn: Callable[..., tuple[str, str]],
          last_fn: Callable[[], str]) -> None:
     """Connect the buttons. ``host_inputs`` are the tab's prompt, width and height components."""
-    parts.preview_button.click(fn=preview_fn, inputs=[*host_inputs, *parts.controls],
-                               outputs=[parts.preview, parts.last_result], show_progress=True)
+    prompt = host_inputs[0]
+
+    def preview(prompt_text: str, *values: Any) -> tuple[str, str, str]:
+        return (*preview_fn(prompt_text, *values), prompt_text or "")
+
+    parts.preview_button.click(fn=preview, inputs=[*host_inputs, *parts.controls],
+                               outputs=[parts.preview, parts.last_result, parts.previewed_from], show_progress=True)
     parts.refresh_button.click(fn=last_fn, inputs=[], outputs=[parts.last_result], show_progress=False)
+    written = prompt_written(prompt.elem_id)
+    outputs = [prompt, parts.by_name["enabled"], parts.applied_over, parts.undo_button]
+    parts.apply_button.click(fn=apply_preview, inputs=[prompt, parts.preview, parts.previewed_from],
+                             outputs=outputs, show_progress=False).then(fn=None, **written)
+    parts.undo_button.click(fn=undo_apply, inputs=[parts.applied_over], outputs=outputs,
+                            show_progress=False).then(fn=None, **written)
 
 
 def wire_visibility(parts: TaggerUi) -> None:

@@ -172,3 +172,83 @@ def test_wd_model_json_has_the_ratings(tmp_path, image, capsys):
     [document] = json.loads(capsys.readouterr().out)
     assert tuple(document["ratings"]) == RATINGS and document["model"] == "wd"
     assert next(iter(document["tags"])) == document["rating"]
+
+
+def _folder_of(tmp_path, count: int):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for n in range(count):
+        Image.new("RGB", (24, 24), (n * 40 % 256, 90, 10)).save(folder / f"img{n}.png")
+    return folder
+
+
+def test_ctrl_c_while_captioning_says_what_was_done_exits_130_and_leaves_whole_captions(model, tmp_path, capsys,
+                                                                                        monkeypatch):
+    from lib_tagger.interrogate import cli
+    from lib_tagger.interrogate.joytag.loader import JoyTagger
+
+    folder = _folder_of(tmp_path, 5)
+    real = JoyTagger.load(model, device="cpu")
+    calls = []
+
+    class InterruptedOnThirdBatch:  # the real model; Ctrl-C lands in its third call
+        image_size = real.image_size
+        labels = real.labels
+        preprocess = real.preprocess
+
+        def predict(self, batch):
+            calls.append(len(batch))
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return real.predict(batch)
+
+        def close(self):
+            real.close()
+
+    monkeypatch.setattr(cli, "_load", lambda args: InterruptedOnThirdBatch())
+    status = main(["caption", str(folder), "--model", model, "--batch-size", "1", "--threshold", "0.3"])
+    out, err = capsys.readouterr()
+    assert status == 130
+    assert err.strip().splitlines()[-1] == ("interrupted: 2 of 5 captioned, 0 failed, 0 skipped (caption exists); "
+                                            "run again to resume")
+    assert "Traceback" not in out + err
+    assert sorted(path.name for path in folder.iterdir() if not path.name.endswith(".png")) == ["img0.txt",
+                                                                                                 "img1.txt"]
+    assert all((folder / name).read_text().endswith("\n") for name in ("img0.txt", "img1.txt"))
+
+
+def test_ctrl_c_while_a_caption_is_written_leaves_no_partial_file(model, tmp_path, capsys, monkeypatch):
+    import os
+
+    from lib_tagger.caption import sink
+
+    folder = _folder_of(tmp_path, 3)
+    replaced = []
+    real_replace = os.replace
+
+    def replace_then_interrupt(source, target):
+        if str(target).endswith(".txt"):
+            if replaced:
+                raise KeyboardInterrupt  # between writing the temporary file and putting it in place
+            replaced.append(target)
+        real_replace(source, target)
+
+    monkeypatch.setattr(sink.os, "replace", replace_then_interrupt)
+    status = main(["caption", str(folder), "--model", model, "--device", "cpu", "--batch-size", "1",
+                   "--existing", "overwrite"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 130 and last.startswith("interrupted: 1 of 3 captioned") and "resume" not in last
+    assert sorted(path.name for path in folder.iterdir()) == ["img0.png", "img0.txt", "img1.png", "img2.png"]
+
+
+def test_ctrl_c_while_the_model_loads_is_one_line(tmp_path, capsys, monkeypatch):
+    from lib_tagger import cli as top
+    from lib_tagger.interrogate import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_load", interrupted)
+    folder = _folder_of(tmp_path, 1)
+    assert top.main(["caption", str(folder), "--model", "x"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -86,3 +87,29 @@ def test_local_folders_and_files(tmp_path):
     (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(ValueError, match="model_type"):
         resolve_model(str(other))
+
+
+def test_without_llama_cpp_a_registry_gguf_model_falls_back_to_torch_and_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # not importable, as when it is not installed
+    source = resolve_model("dantaggen-delta-rev2")
+    assert source.backend == "torch" and source.repo == "KBlueLeaf/DanTagGen-delta-rev2"
+    assert "llama-cpp-python is not installed" in source.note and "torch backend" in source.note
+    assert resolve_model("dart-v2-sft").note == ""  # torch-only models: nothing to say
+
+
+def test_without_llama_cpp_a_gguf_file_fails_before_loading_naming_what_to_install(monkeypatch, tmp_path, caplog):
+    from lib_tagger.models.manager import ModelManager
+    from lib_tagger.models.resolve import LlamaCppMissingError
+    from tests.factories.gguf_models import write_llama_gguf
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    gguf = write_llama_gguf(tmp_path / "beta.gguf")
+    manager = ModelManager(device="cpu")
+    with pytest.raises(LlamaCppMissingError, match="needs llama-cpp-python") as raised, manager.use(str(gguf)):
+        pass
+    assert str(gguf) in str(raised.value) and "pip install llama-cpp-python" in str(raised.value)
+    assert manager.loaded_names() == []
+    by_name = ModelManager(models_dir=str(tmp_path / "models"), backend="llama-cpp")
+    with pytest.raises(LlamaCppMissingError, match="needs llama-cpp-python"), by_name.use("dantaggen-gamma"):
+        pass  # asked for by name: fails before any download
+    assert not (tmp_path / "models").exists()

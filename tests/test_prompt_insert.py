@@ -145,3 +145,38 @@ def test_bad_input() -> None:
         insert_tags("a", ["b", None])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="prompt must be a str"):
         insert_tags(None, ["b"])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- tags pasted from Danbooru, unescaped
+KNOWN = {"ganyu (genshin impact)", "genshin impact", "hatsune miku", "vocaloid", "artoria pendragon (fate)",
+         "fate (series)", "1girl"}
+
+
+def known(tag: str) -> bool:
+    return normalize_tag(tag) in KNOWN
+
+
+@pytest.mark.parametrize(("prompt", "names"), [
+    ("ganyu_(genshin_impact)", [("ganyu (genshin impact)",)]),
+    ("ganyu (genshin impact), 1girl", [("ganyu (genshin impact)",), ("1girl",)]),
+    ("(artoria_pendragon_(fate):1.2), fate_(series)", [("artoria pendragon (fate)",), ("fate (series)",)]),
+    ("hatsune_miku_(vocaloid)", [("hatsune miku", "vocaloid")]),  # no such tag: each part on its own
+    ("nobody_(nowhere)", [("nobody nowhere",)]),  # no part known: as A1111 reads it
+    ("ganyu_(genshin_impact:1.3)", [("ganyu genshin impact",)]),  # a weight: emphasis meant
+    ("ganyu_[genshin_impact]", [("ganyu genshin impact",)]),
+    ("ganyu_(genshin)_impact", [("ganyu genshin impact",)]),
+    ("star \\(symbol\\)", [("star (symbol)",)]),  # escaped: already one tag
+])
+def test_unescaped_qualifiers_name_the_tag_they_stand_for(prompt, names):
+    from lib_tagger.prompt import tag_names
+
+    assert [tag_names(t, known) for t in extract_tags(prompt)] == names
+
+
+@pytest.mark.parametrize("prompt", ["ganyu_(genshin_impact), 1girl", "(ganyu_(genshin_impact):1.1), 1girl"])
+def test_a_qualified_tag_is_not_inserted_again_and_the_prompt_stays_byte_for_byte(prompt):
+    result = insert_tags(prompt, ["ganyu (genshin impact)", "genshin impact", "smile"], known=known)
+    assert result.inserted == ("genshin impact", "smile")  # the qualifier alone is another tag
+    assert result.prompt == prompt + ", genshin impact, smile"
+    parts = insert_tags("hatsune_miku_(vocaloid)", ["vocaloid", "hatsune miku", "smile"], known=known)
+    assert parts.prompt == "hatsune_miku_(vocaloid), smile"

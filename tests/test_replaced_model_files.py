@@ -22,8 +22,9 @@ def run():
         import numpy as np
         from PIL import Image
         image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        scores = tagger.tag_images([image])[0]
-        return [round(v, 5) for v in list(scores.values())[:20]]
+        from lib_tagger.interrogate.loading import predict_images
+        scores = predict_images(tagger, [image])[0].scores
+        return [round(float(v), 5) for v in list(scores.values())[:20]]
     from lib_tagger.generate.base import SamplingParams
     params = SamplingParams(temperature=0, max_new_tokens=12)
     return [g.token_ids for g in tagger.generate([prompt], params, [1])]

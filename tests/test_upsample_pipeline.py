@@ -242,3 +242,14 @@ def test_rows_that_ended_before_a_stop_keep_their_tags_and_the_rest_stay(tmp_pat
         assert (stopped.prompt, stopped.new_tags) == (
             (stopped.original, []) if stopped.stopped else (full.prompt, full.new_tags))
     assert any(r.new_tags for r in cut if not r.stopped)
+
+
+def test_unescaped_danbooru_qualifiers_reach_the_model_as_their_tags():
+    prep = prepare_prompt("ganyu_(genshin_impact), 1girl, artoria_pendragon_(fate), fate_(series), "
+                          "hatsune_miku_(vocaloid)", UpsampleSettings(), 832, 1216, "dart-sft")
+    assert prep.fields.character == ["ganyu (genshin impact)", "artoria pendragon (fate)", "hatsune miku"]
+    assert prep.fields.copyright == ["fate (series)", "vocaloid"]
+    assert prep.fields.general == [] and prep.fields.special == ["1girl"]  # no "ganyu genshin impact"
+    assert "<character>ganyu (genshin impact), artoria pendragon (fate), hatsune miku</character>" in \
+        prep.model_input
+    assert {"ganyu (genshin impact)", "hatsune miku", "vocaloid"} <= prep.present

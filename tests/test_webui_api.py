@@ -129,3 +129,17 @@ def test_route_works_without_the_gradio_demo(tmp_path):
 def test_app_start_registers_our_route_and_joytags(webui):
     paths = {route.path for route in webui.app.routes}
     assert {"/tagger/v1/upsample", "/tagger/v1/interrogate", "/tagger/v1/unload"} <= paths
+
+
+def test_route_gguf_file_without_llama_cpp_is_4xx_naming_what_to_install(client, monkeypatch, tmp_path, capsys):
+    import sys
+
+    from tests.factories.gguf_models import write_llama_gguf
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # not importable, as when it is not installed
+    gguf = write_llama_gguf(tmp_path / "beta.gguf")
+    response = client.post("/tagger/v1/upsample", json={"prompt": "1girl", "settings": {"model": str(gguf)}})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "needs llama-cpp-python" in detail and "pip install llama-cpp-python" in detail
+    assert "Traceback" not in capsys.readouterr().err

@@ -96,3 +96,37 @@ def test_paste_with_styles_found_does_not_apply_them_twice(webui, pipeline):
     assert params["Prompt"] == "1girl, tag_3"  # the original, styles already in it
     assert "Styles array" not in params
     assert params["Negative prompt"] == "lowres, bad hands"
+
+
+def test_hires_prompt_of_every_image_of_every_batch_is_its_own(webui, pipeline, monkeypatch):
+    """The host's get_hr_prompt indexes the job's hires prompts with the index within the batch."""
+    from modules import infotext_utils, script_callbacks
+
+    from tagger_webui import script
+
+    monkeypatch.setattr(script, "insert_same_tags", lambda prompt, tags, position: f"{prompt}, {', '.join(tags)}")
+    processed, p = webui.run("txt2img", UpsampleSettings(enabled=True).to_args(), prompt="1girl", seed=10,
+                             batch_size=2, n_iter=2, enable_hr=True, hr_prompt="masterpiece, 1girl, detailed")
+    used = [img.hr_prompt for img in processed.images]
+    assert used == [f"masterpiece, 1girl, detailed, tag_{s}" for s in (10, 11, 12, 13)]
+    for text, hr in zip(processed.infotexts, used):
+        params = infotext_utils.parse_generation_parameters(text)
+        assert params["Hires prompt"] == hr
+        script_callbacks.infotext_pasted_callback(text, params)
+        assert params["Hires prompt"] == "masterpiece, 1girl, detailed"
+    for index, hr in enumerate(used):  # the host's Processed.infotext: whole lists, global index
+        assert infotext_utils.parse_generation_parameters(processed.infotext(p, index))["Hires prompt"] == hr
+
+
+def test_no_hires_prompt_in_any_infotext_when_it_follows_the_prompt(webui, pipeline):
+    from modules import infotext_utils, script_callbacks
+
+    processed, p = webui.run("txt2img", UpsampleSettings(enabled=True).to_args(), prompt="1girl", seed=10,
+                             batch_size=2, n_iter=2, enable_hr=True)
+    assert [img.hr_prompt for img in processed.images] == [img.prompt for img in processed.images]
+    for index, text in enumerate(processed.infotexts):
+        assert "Hires prompt" not in text
+        assert "Hires prompt" not in processed.infotext(p, index)
+        params = infotext_utils.parse_generation_parameters(text)
+        script_callbacks.infotext_pasted_callback(text, params)
+        assert params["Hires prompt"] == ""

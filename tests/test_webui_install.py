@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,18 +62,66 @@ def test_present_means_no_pip_call(install):
     assert launch.pip == []
 
 
-@pytest.mark.parametrize(("torch_version", "variant"), [
-    ("2.1.2+cu121", "cu121"),
-    ("2.3.1+cu124", "cu124"),
-    ("2.6.0+cu126", "cu125"),
-    ("2.1.2+cu118", None),
+@pytest.mark.parametrize(("torch_version", "cuda"), [
+    ("2.1.2+cu121", "12.1"),
+    ("2.3.1+cu118", "11.8"),
+    ("2.9.0+cu130", "13.0"),
     ("2.3.1+rocm5.7", None),
     ("2.13.0+cpu", None),
-    ("2.13.0", None),
+    ("2.12.1", None),  # PyPI's CUDA wheels: no suffix, torch/version.py says
     (None, None),
 ])
-def test_cuda_variant_from_the_torch_version(install, torch_version, variant):
-    assert install.torch_cuda_variant(torch_version) == variant
+def test_cuda_version_from_a_download_pytorch_org_version(install, torch_version, cuda):
+    assert install.cuda_from_torch_version(torch_version) == cuda
+
+
+@pytest.mark.parametrize(("cuda", "platform", "variant"), [
+    ("12.1", "linux", "cu121"),
+    ("12.4", "linux", "cu124"),
+    ("12.6", "linux", "cu125"),  # newest 12.x build not newer than the runtime
+    ("12.8", "linux", "cu125"),
+    ("11.8", "linux", "cu118"),
+    ("11.7", "linux", "cu118"),  # nothing older in 11.x: the nearest newer one
+    ("13.0", "linux", "cu130"),
+    ("13.1", "linux", "cu130"),
+    ("13.2", "linux", "cu132"),
+    ("12.1", "win32", "cu124"),  # no 12.1-12.3 builds for Windows
+    ("12.6", "win32", "cu125"),
+    ("13.0", "win32", "cu130"),
+    ("12.1", "darwin", None),
+    ("10.2", "linux", None),
+    ("14.0", "linux", None),
+    (None, "linux", None),
+])
+def test_nearest_published_cuda_build_for_the_platform(install, cuda, platform, variant):
+    assert install.cuda_variant(cuda, platform) == variant
+
+
+def write_torch(site: Path, version_py: str) -> None:
+    (site / "torch").mkdir(parents=True)
+    (site / "torch" / "__init__.py").write_text("raise ImportError('torch must not be imported')\n")
+    (site / "torch" / "version.py").write_text(version_py)
+
+
+@pytest.mark.parametrize(("version_py", "cuda"), [
+    ("from typing import Optional\n__version__ = '2.12.1+cu130'\ncuda: Optional[str] = '13.0'\n"
+     "hip: Optional[str] = None\n", "13.0"),
+    ("__version__ = '2.1.2+cu121'\ndebug = False\ncuda = '12.1'\nhip = None\n", "12.1"),
+    ("from typing import Optional\ncuda: Optional[str] = None\nhip: Optional[str] = '6.2.41133'\n", None),
+    ("this is not python(\n", None),
+])
+def test_cuda_version_is_read_from_torch_version_py_without_importing_torch(install, tmp_path, version_py, cuda):
+    write_torch(tmp_path, version_py)
+    assert install.torch_cuda_version([str(tmp_path)]) == cuda
+    assert install.torch_cuda_version([str(tmp_path / "empty")]) is None  # no torch there
+
+
+def test_pypi_cuda_torch_without_a_suffix_installs_the_cuda_wheel(install, monkeypatch):
+    monkeypatch.setattr(install, "installed_torch_version", lambda: "2.12.1")  # metadata of 2.12.1+cu130
+    monkeypatch.setattr(install, "torch_cuda_version", lambda: "13.0")
+    launch = FakeLaunch(set())
+    assert install.main(launch, platform="linux") == "installed cu130"
+    assert launch.pip[0][0].endswith("--extra-index-url https://abetlen.github.io/llama-cpp-python/whl/cu130")
 
 
 def test_cuda_torch_installs_the_cuda_wheel_only(install, monkeypatch):
@@ -95,12 +144,51 @@ def test_cpu_torch_installs_the_cpu_wheel(install, monkeypatch):
     assert "/whl/cpu" in launch.pip[0][0]
 
 
-def test_pip_failure_prints_one_line_and_does_not_raise(install, monkeypatch, capsys):
-    monkeypatch.setattr(install, "installed_torch_version", lambda: "2.1.2+cu121")
-    assert install.main(FakeLaunch(set(), fail=True)) == "failed"
-    err = capsys.readouterr().out
-    assert len(err.strip().splitlines()) == 1
-    assert "torch backend" in err and "CMAKE_ARGS=-DGGML_CUDA=on" in err
+PIP_FAILURE = RuntimeError(  # what the host's launch.run_pip raises (launch_utils.run, output captured)
+    "Couldn't install llama-cpp-python (cu124) for sd-webui-tagger.\n"
+    'Command: "C:\\stable-diffusion-webui\\venv\\Scripts\\python.exe" -m pip install "llama-cpp-python>=0.3.0" '
+    "--only-binary llama-cpp-python --extra-index-url https://abetlen.github.io/llama-cpp-python/whl/cu124 "
+    "--prefer-binary\nError code: 1\nstdout: Looking in indexes: https://pypi.org/simple, "
+    "https://abetlen.github.io/llama-cpp-python/whl/cu124\n\n"
+    "stderr: ERROR: Could not find a version that satisfies the requirement llama-cpp-python>=0.3.0 "
+    "(from versions: none)\nERROR: No matching distribution found for llama-cpp-python>=0.3.0\n")
+
+
+class FailingLaunch(FakeLaunch):
+    def run_pip(self, command: str, desc: str | None = None) -> str:
+        self.pip.append((command, desc or ""))
+        raise PIP_FAILURE
+
+
+@pytest.mark.parametrize("platform", ["win32", "linux"])
+def test_pip_failure_prints_one_line_with_pips_reason_and_does_not_raise(install, monkeypatch, capsys, platform):
+    monkeypatch.setattr(install, "installed_torch_version", lambda: "2.3.1+cu124")
+    monkeypatch.setattr(install, "torch_cuda_version", lambda: None)
+    assert install.main(FailingLaunch(set()), platform=platform) == "failed"
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1
+    assert "(cu124 wheel): No matching distribution found for llama-cpp-python>=0.3.0." in out
+    assert "torch backend" in out and ".gguf files need llama-cpp-python" in out
+    assert "--extra-index-url https://abetlen.github.io/llama-cpp-python/whl/cu124" in out  # whole, not cut
+    assert f'"{sys.executable}" -m pip install llama-cpp-python' in out
+    build = 'set "CMAKE_ARGS=-DGGML_CUDA=on" && ' if platform == "win32" else "CMAKE_ARGS=-DGGML_CUDA=on "
+    assert f"or build it for CUDA: {build}" in out
+
+
+def test_pips_reason_is_its_last_error_line(install):
+    assert install.pip_reason(PIP_FAILURE) == "No matching distribution found for llama-cpp-python>=0.3.0"
+    only = RuntimeError("Couldn't install x.\nError code: 1\nstderr: ERROR: Could not open requirements file")
+    assert install.pip_reason(only) == "Could not open requirements file"
+    assert install.pip_reason(RuntimeError("no\nnetwork")) == "no network"
+
+
+def test_pip_failure_without_cuda_gives_no_cuda_hint(install, monkeypatch, capsys):
+    monkeypatch.setattr(install, "installed_torch_version", lambda: "2.13.0+cpu")
+    monkeypatch.setattr(install, "torch_cuda_version", lambda: None)
+    assert install.main(FailingLaunch(set()), platform="linux") == "failed"
+    out = capsys.readouterr().out
+    assert "(CPU wheel): No matching distribution found" in out and "/whl/cpu" in out
+    assert "CUDA" not in out
 
 
 def test_no_launch_module_does_not_raise(install, capsys):

@@ -307,7 +307,17 @@ def test_unload_also_frees_the_tag_models(client, tmp_path):
     assert manager.loaded_names() == []
 
 
-def test_request_model_picks_another_interrogator_and_options_take_categories(client, checkpoint, tmp_path):
+@pytest.fixture
+def models_folder(tmp_path, monkeypatch):
+    """The models folder is the test's folder: a request may name the folders made in it."""
+    from tagger_webui import settings_page
+
+    monkeypatch.setattr(settings_page, "models_dir", lambda: str(tmp_path))
+    return tmp_path
+
+
+def test_request_model_picks_another_interrogator_and_options_take_categories(client, checkpoint, models_folder):
+    tmp_path = models_folder
     other = save_joytag_checkpoint(tmp_path / "other-joytag", num_blocks=1, tiny=True, seed=9)
     reference = JoyTagger.load(str(other), device="cpu")
     data, image = png_b64(3)
@@ -339,7 +349,17 @@ def test_unknown_request_model_is_404_naming_the_known_ones(client):
     assert bad.status_code == 422 and "mcut" in bad.json()["detail"]
 
 
-def test_wd_model_returns_ratings(client, tmp_path):
+def test_a_folder_outside_the_models_folder_is_refused_like_any_other_path(client, models_folder, tmp_path_factory):
+    outside = save_joytag_checkpoint(tmp_path_factory.mktemp("elsewhere") / "joytag", num_blocks=1, tiny=True)
+    data, _ = png_b64(3)
+    for model in (str(outside), str(outside.parent / "missing"), "../elsewhere"):
+        response = client.post(joytag_api.INTERROGATE_PATH, json={"image": data, "model": model})
+        assert response.status_code == 403, response.text
+        assert str(outside.parent) not in response.text
+
+
+def test_wd_model_returns_ratings(client, models_folder):
+    tmp_path = models_folder
     pytest.importorskip("timm", reason="timm imports only in the forge profile")
     from tests.factories.wd_models import RATINGS, make_wd_folder
 

@@ -148,6 +148,20 @@ def test_merge_prompt(prompt, mode, result):
     assert joytag_ui.merge_prompt(prompt, "cat, dog", mode) == result
 
 
+@pytest.mark.parametrize(
+    ("prompt", "tags", "result"),
+    [
+        ("ganyu_(genshin_impact), 1girl", "ganyu \\(genshin impact\\), 1girl, solo, (smile:0.87)",
+         "ganyu_(genshin_impact), 1girl, solo, (smile:0.87)"),
+        ("hatsune_miku_(vocaloid)", "vocaloid, hatsune miku, twintails", "hatsune_miku_(vocaloid), twintails"),
+        ("Long_Hair, longhair", "long hair, (smile:0.9)", "Long_Hair, longhair, (smile:0.9)"),  # an alias too
+        ("smile, 1girl,  ", "1girl, (smile:0.5)", "smile, 1girl,  "),  # nothing new: the prompt as it was
+    ],
+)
+def test_append_leaves_out_tags_the_prompt_has(prompt, tags, result):
+    assert joytag_ui.merge_prompt(prompt, tags, "append") == result
+
+
 def test_merge_prompt_rejects_unknown_mode():
     with pytest.raises(InterrogateUiError, match="tagger_joytag_prompt_mode"):
         joytag_ui.merge_prompt("a", "b", "insert")
@@ -179,11 +193,13 @@ def test_button_keeps_prompt_and_warns_without_image(options):
     assert is_no_change(result)
 
 
-def test_button_keeps_prompt_and_warns_when_model_is_missing(options, tmp_path):
+def test_button_keeps_prompt_and_warns_when_model_is_missing(options, tmp_path, caplog):
     options["tagger_joytag_model"] = str(tmp_path / "nowhere")
     with pytest.warns(UserWarning, match=r"Interrogate \(nowhere\) failed: .*nowhere does not exist"):
         result = joytag_ui.interrogate_to_prompt(0, "keep me", picture(1), None, None, None, None)
     assert is_no_change(result)
+    (record,) = [r for r in caplog.records if r.name == joytag_ui.log.name]
+    assert "nowhere" in record.getMessage() and record.exc_info is None  # the user's to fix: no traceback
 
 
 def test_button_keeps_prompt_when_no_tag_passes(options, tmp_path):
@@ -401,5 +417,5 @@ def test_format_report_uses_relative_paths_and_caps_the_list(tmp_path):
         "Captioned: " + ", ".join(f"sub/{i}.png" for i in range(20)) + " and 3 more",
     ]
     report.backups = [sub / "0.txt.bak", sub / "1.txt.bak"]
-    assert "2 previous captions were kept beside them as .txt.bak (e.g. sub/0.txt.bak)" in joytag_ui.format_report(
+    assert "2 previous captions were kept beside them as .bak files (e.g. sub/0.txt.bak)" in joytag_ui.format_report(
         report).splitlines()

@@ -158,3 +158,37 @@ def test_default_model_and_preset_options_feed_the_ui(webui):
         shared.opts.set("tagger_default_preset", "custom")
     settings = UpsampleSettings.from_args(*[c.value for c in controls])
     assert (settings.model, settings.preset) == ("dantaggen-beta", "focused")
+
+
+def test_apply_to_prompt_and_its_undo(webui):
+    from tagger_webui import ui
+
+    prompt, enabled, applied_over, undo = ui.apply_preview("1girl", "1girl, smile", "1girl")
+    assert (prompt, enabled, applied_over) == ("1girl, smile", False, "1girl") and undo["visible"] is True
+    prompt, enabled, applied_over, undo = ui.undo_apply("1girl")
+    assert (prompt, enabled, applied_over) == ("1girl", True, None) and undo["visible"] is False
+
+
+def test_apply_to_prompt_keeps_everything_without_a_fresh_preview(webui, monkeypatch):
+    import gradio as gr
+
+    from tagger_webui import ui
+
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", warnings.append)
+    for args in (("1girl", "", None), ("1girl", "Tagger error: FileNotFoundError: x", "1girl"),
+                 ("1girl, edited", "1girl, smile", "1girl")):
+        assert all(set(update) <= {"__type__"} for update in ui.apply_preview(*args)), args
+    assert [w.split(":")[1].strip() for w in warnings] == ["nothing to apply yet", "nothing to apply yet",
+                                                           "the prompt changed after 'Upsample now'"]
+
+
+def test_apply_and_undo_are_wired_to_the_tabs_prompt_and_accordion(webui):
+    config = webui.demo.get_config_file()
+    ids = {c.get("props", {}).get("elem_id"): c["id"] for c in config["components"]}
+    tab = webui.tabs["txt2img"]
+    for button in ("tagger_txt2img_apply_button", "tagger_txt2img_undo_apply"):
+        deps = [d for d in config["dependencies"]  # targets: ids (gradio 3), (id, event) pairs (gradio 4)
+                if ids[button] in [t if isinstance(t, int) else t[0] for t in d.get("targets", [])]]
+        assert deps and tab.prompt._id in deps[0]["outputs"]
+        assert tab.script.controls[0]._id in deps[0]["outputs"]  # the accordion's checkbox

@@ -10,7 +10,7 @@ from typing import Any
 
 from lib_tagger.caption.engine import CaptionEngine, LocalEngine
 from lib_tagger.caption.plan import make_plan
-from lib_tagger.caption.sink import CaptionReport, SinkError, make_sink
+from lib_tagger.caption.sink import CaptionInterrupted, CaptionReport, SinkError, make_sink
 from lib_tagger.interrogate.postprocess import TagOptions, describe
 
 #: ``progress(done, total, path)`` after each image, written or failed.
@@ -37,7 +37,8 @@ def caption_folder(
     to a ``.txt`` caption, "overwrite" replaces it. ``output_format`` "txt" writes a caption beside each
     image; "jsonl" and "csv" write one file (``output``, default ``<folder>/captions.<format>``) with
     every score. With no ``progress`` callback a tqdm bar is shown. ``should_stop`` is polled after each
-    engine chunk (a model batch, or a file that failed to load).
+    engine chunk (a model batch, or a file that failed to load). Ctrl-C raises :class:`CaptionInterrupted`,
+    which carries the report.
     """
     folder = Path(folder)
     if engine is None:
@@ -53,10 +54,15 @@ def caption_folder(
     try:
         plan = make_plan(folder, sink, recursive, existing)
         report = CaptionReport(folder, skipped=plan.skipped, failed=plan.failed,
-                               output=getattr(sink, "output", None))
+                               output=getattr(sink, "output", None), total=len(plan.todo))
         if getattr(sink, "backup", None) is not None:
             report.backups.append(sink.backup)
-        _run(plan.todo, engine, sink, options, report, progress, should_stop)
+        try:
+            _run(plan.todo, engine, sink, options, report, progress, should_stop)
+        except KeyboardInterrupt as exc:
+            report.stopped = True
+            report.seconds = time.perf_counter() - started
+            raise CaptionInterrupted(report) from exc
     finally:
         sink.close()
     report.seconds = time.perf_counter() - started
@@ -70,8 +76,9 @@ def _run(todo, engine, sink, options, report, progress, should_stop) -> None:
 
         bar = tqdm(total=len(todo), unit="img", desc="Captions")
     done = 0
+    chunks = engine.run(todo)
     try:
-        for chunk in engine.run(todo):
+        for chunk in chunks:
             for path, prediction in chunk:
                 try:
                     if isinstance(prediction, Exception):
@@ -93,6 +100,7 @@ def _run(todo, engine, sink, options, report, progress, should_stop) -> None:
                 report.stopped = True
                 break
     finally:
+        chunks.close()  # stops the engine's decoding threads now, not when the traceback is freed
         if bar is not None:
             bar.close()
 

@@ -41,6 +41,7 @@ class CaptionReport:
     seconds: float = 0.0
     stopped: bool = False
     output: Path | None = None
+    total: int = 0  # images to caption (not skipped)
     backups: list[Path] = field(default_factory=list)  # where the captions that were changed were kept
 
     def summary(self) -> str:
@@ -52,6 +53,15 @@ class CaptionReport:
         if self.backups:
             head += f"; {len(self.backups)} previous captions kept as .bak"
         return "\n".join([head, *(f"  {path}: {reason}" for path, reason in self.failed)])
+
+
+class CaptionInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a captioning run; ``report`` says what was done until then (every caption written is
+    whole, none is half-written)."""
+
+    def __init__(self, report: CaptionReport) -> None:
+        super().__init__("captioning interrupted")
+        self.report = report
 
 
 class CaptionSink(Protocol):

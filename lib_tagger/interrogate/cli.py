@@ -130,6 +130,10 @@ def options_from_args(args: argparse.Namespace) -> TagOptions:
     )
 
 
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
 def _fail(message: str, status: int) -> int:
     print(f"error: {message}", file=sys.stderr)
     return status
@@ -201,6 +205,7 @@ def run_interrogate(args: argparse.Namespace) -> int:
 def run_caption(args: argparse.Namespace) -> int:
     """Caption every image of a folder (``.txt`` beside each, or one JSONL / CSV); bad images listed at the end."""
     from lib_tagger.caption.run import caption_folder
+    from lib_tagger.caption.sink import CaptionInterrupted
 
     try:
         options = options_from_args(args)
@@ -219,6 +224,12 @@ def run_caption(args: argparse.Namespace) -> int:
                                 batch_size=args.batch_size, output_format=args.format, output=args.output)
     except ValueError as exc:  # e.g. a score file written by another model
         return _fail(str(exc), 1)
+    except CaptionInterrupted as stop:
+        done = stop.report
+        resume = "; run again to resume" if args.existing == "skip" else ""
+        print(f"interrupted: {len(done.written)} of {done.total} captioned, {len(done.failed)} failed, "
+              f"{len(done.skipped)} skipped (caption exists){resume}", file=sys.stderr)
+        return INTERRUPTED
     finally:
         tagger.close()
     print(report.summary(), file=sys.stderr if report.failed else sys.stdout)
@@ -261,7 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _OneLineParser(prog="python -m lib_tagger.interrogate.cli")
     add_subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser))
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # e.g. while the model loads: nothing was written
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

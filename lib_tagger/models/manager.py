@@ -13,11 +13,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..generate.base import Generator
 from .cache import ModelCache
 from .files import fetch_files
-from .resolve import ModelSource, required_files, resolve_model
+from .resolve import ModelSource, require_llama_cpp, required_files, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,9 @@ class ModelManager:
         self.backend = backend
         self.quant = quant
         self.dtype = dtype
-
-    @property
-    def before_load(self):
-        """Called before a model is loaded (the WebUI frees VRAM here)."""
-        return self._cache.before_load
-
-    @before_load.setter
-    def before_load(self, hook) -> None:
-        self._cache.before_load = hook
+        #: Called before a model is loaded with the bytes it will put on the GPU (0: none); the WebUI
+        #: makes room there.
+        self.before_load = None
 
     def configure(self, **options) -> None:
         """Update options (same keywords as the constructor); a changed device/backend unloads."""
@@ -109,20 +104,40 @@ class ModelManager:
 
         def load() -> LoadedModel:
             started = time.perf_counter()
-            loaded = LoadedModel(source, self._load(source), 0.0)
+            path = self._files(source)
+            if self.before_load is not None:
+                self.before_load(self._gpu_bytes(source, path))
+            loaded = LoadedModel(source, self._load(source, path), 0.0)
             loaded.seconds = time.perf_counter() - started
             log.info("tagger: loaded %s (%s) in %.2fs", source.label, source.backend, loaded.seconds)
             return loaded
 
         return self._cache.get(key, load, label=source.label)
 
-    def _load(self, source: ModelSource) -> Generator:
-        path = source.path
-        if path is None:
-            required, optional = required_files(source)
-            assert source.repo is not None
-            folder = fetch_files(source.repo, required, self.models_dir, optional=optional)
-            path = folder / source.filename if source.filename else folder
+    def _files(self, source: ModelSource) -> Path:
+        """The model's file or folder on disk, downloaded first when needed."""
+        require_llama_cpp(source)  # before any download
+        if source.note:
+            log.warning("tagger: %s", source.note)
+        if source.path is not None:
+            return source.path
+        required, optional = required_files(source)
+        assert source.repo is not None
+        folder = fetch_files(source.repo, required, self.models_dir, optional=optional)
+        return folder / source.filename if source.filename else folder
+
+    def _gpu_bytes(self, source: ModelSource, path: Path) -> int:
+        """About how many bytes of weights the model may put on a GPU: its file size; 0 when it stays on the
+        CPU ("auto" counts as a GPU: the host knows whether it has one)."""
+        if self.device == "cpu" or (source.backend == "llama-cpp" and not self.gpu_offload):
+            return 0
+        weights = path if path.is_file() else path / "model.safetensors"
+        try:
+            return weights.stat().st_size
+        except OSError:
+            return 0
+
+    def _load(self, source: ModelSource, path: Path) -> Generator:
         from ..tags import get_tag_db
 
         candidates = get_tag_db().names()  # wildcard and regex bans expand against known tags

@@ -12,8 +12,10 @@ from lib_tagger.formats.dispatch import family_of
 from lib_tagger.formats.family import Family
 from lib_tagger.formats.tipo import FORMAT as FORMAT_TIPO
 
+from ..errors import UserError
+
 __all__ = ["FORMAT_DANTAGGEN", "FORMAT_DANTAGGEN_QUALITY", "FORMAT_DART_BASE", "FORMAT_DART_SFT", "FORMAT_TIPO",
-           "GGUF_FILES", "MODELS", "ModelSpec", "get_spec", "model_names"]
+           "GGUF_FILES", "MODELS", "ModelSpec", "UnknownModelError", "get_spec", "model_names"]
 
 #: GGUF quantisations published in the DanTagGen repos, best first for the default choice.
 GGUF_FILES = {
@@ -81,11 +83,18 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+class UnknownModelError(UserError, KeyError):
+    """A model name that is neither a known model nor a path."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 def get_spec(name: str) -> ModelSpec:
-    """The spec of a known model name (case-insensitive); KeyError lists the known names."""
+    """The spec of a known model name (case-insensitive); :class:`UnknownModelError` lists the known names."""
     key = name.strip().lower()
     if key not in MODELS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     return MODELS[key]
 
 

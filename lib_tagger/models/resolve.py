@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UserError
 from ..formats.dispatch import PROMPT_FORMATS, family_of, guess_format
+from ..generate.base import ModelLoadError
 from .registry import GGUF_FILES, MODELS, get_spec
 
 BACKENDS = ("auto", "llama-cpp", "torch")
@@ -23,13 +26,36 @@ class ModelSource:
     repo: str | None = None  # hub repo to fetch from, for registry models
     filename: str | None = None  # the GGUF file name within the repo
     path: Path | None = None
+    note: str = ""  # said when the model is loaded (e.g. a backend chosen because another is missing)
+
+
+class ModelChoiceError(UserError, ValueError):
+    """A model, backend, quantisation or prompt format that cannot go together; the message says why."""
+
+
+class LlamaCppMissingError(UserError, ModelLoadError):
+    """A GGUF model was asked for, and llama-cpp-python is not installed. The message says what to install."""
 
 
 def llama_cpp_available() -> bool:
     """True when llama-cpp-python can be imported (checked without importing it)."""
     import importlib.util
 
+    if "llama_cpp" in sys.modules:  # imported already, or blocked (None)
+        return sys.modules["llama_cpp"] is not None
     return importlib.util.find_spec("llama_cpp") is not None
+
+
+def require_llama_cpp(source: ModelSource) -> None:
+    """Raise :class:`LlamaCppMissingError` when ``source`` needs llama.cpp and this Python has none."""
+    if source.backend != "llama-cpp" or llama_cpp_available():
+        return
+    what = f"{source.path} is a GGUF file" if source.path is not None else f"{source.label} as GGUF"
+    raise LlamaCppMissingError(
+        f"{what}, which needs llama-cpp-python, and it is not installed in this Python ({sys.executable}). "
+        f'Install it ("{sys.executable}" -m pip install llama-cpp-python; the WebUI\'s start installs a '
+        f"prebuilt wheel) and restart, or use a model folder with config.json and model.safetensors "
+        f"(torch backend)")
 
 
 def resolve_model(
@@ -44,9 +70,9 @@ def resolve_model(
     current folder), so ``my-model`` finds ``models/tagger/my-model``; registry names come first.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        raise ModelChoiceError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if prompt_format is not None and prompt_format not in PROMPT_FORMATS:
-        raise ValueError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {prompt_format!r}")
+        raise ModelChoiceError(f"prompt format must be one of {', '.join(PROMPT_FORMATS)}, not {prompt_format!r}")
     text = model.strip()
     if models_dir is not None and text and text.lower() not in MODELS and not Path(text).is_absolute():
         inside = Path(models_dir) / text
@@ -59,13 +85,17 @@ def resolve_model(
     spec = get_spec(text)
     use_gguf = spec.gguf and (backend == "llama-cpp" or (backend == "auto" and llama_cpp_available()))
     if backend == "llama-cpp" and not spec.gguf:
-        raise ValueError(f"{spec.name} is published for torch only; use the torch backend")
+        raise ModelChoiceError(f"{spec.name} is published for torch only; use the torch backend")
     fmt = prompt_format or spec.prompt_format
+    if spec.gguf and backend == "auto" and not use_gguf:
+        return ModelSource(spec.name, "torch", fmt, repo=spec.repo, note=(
+            f"llama-cpp-python is not installed: {spec.name} runs through the torch backend "
+            f"(safetensors); install llama-cpp-python for its GGUF files"))
     if use_gguf:
         quant_key = quant.strip().lower()
         known = dict.fromkeys([*GGUF_FILES, *spec.gguf_files])
         if quant_key not in known:
-            raise ValueError(f"quantisation must be one of {', '.join(known)}, not {quant!r}")
+            raise ModelChoiceError(f"quantisation must be one of {', '.join(known)}, not {quant!r}")
         # a quantisation the repo does not publish (TIPO: F16 only) falls back to its first file
         filename = spec.gguf_files.get(quant_key) or next(iter(spec.gguf_files.values()))
         return ModelSource(spec.name, "llama-cpp", fmt, repo=spec.repo, filename=filename)
@@ -95,9 +125,9 @@ def _resolve_path(path: Path, backend: str, prompt_format: str | None) -> ModelS
     label = str(path)
     if path.is_file():
         if path.suffix.lower() != ".gguf":
-            raise ValueError(f"{path}: a model file must be a .gguf; for safetensors give the folder")
+            raise ModelChoiceError(f"{path}: a model file must be a .gguf; for safetensors give the folder")
         if backend == "torch":
-            raise ValueError(f"{path}: a GGUF file needs the llama-cpp backend")
+            raise ModelChoiceError(f"{path}: a GGUF file needs the llama-cpp backend")
         return ModelSource(label, "llama-cpp", prompt_format or _guess(path, None), path=path)
 
     has_config = (path / "config.json").is_file()
@@ -122,7 +152,7 @@ def _guess(path: Path, config: dict | None) -> str:
     found = guess_format(path, config)
     if found is None:  # only a config.json of another architecture gets here
         model_type = (config or {}).get("model_type")
-        raise ValueError(f"{path}: model_type {model_type!r} is not one of llama, mistral, mixtral")
+        raise ModelChoiceError(f"{path}: model_type {model_type!r} is not one of llama, mistral, mixtral")
     return found
 
 
@@ -131,9 +161,9 @@ def _guess_format_from_config(folder: Path) -> str:
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{config_path} is not readable JSON: {exc}") from None
+        raise ModelChoiceError(f"{config_path} is not readable JSON: {exc}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{config_path} does not hold a JSON object")
+        raise ModelChoiceError(f"{config_path} does not hold a JSON object")
     return _guess(folder, config)
 
 

@@ -3,7 +3,7 @@
 Pure Python (regular expressions only); importing it loads no heavy library.
 """
 
-from .extract import PromptTag, extract_tags
+from .extract import PromptTag, extract_tags, tag_names
 from .grammar import Token, parse, render
 from .insert import InsertResult, insert_tags
 from .tags import escape_tag, is_clean_tag, normalize_tag, unescape_tag
@@ -19,5 +19,6 @@ __all__ = [
     "normalize_tag",
     "parse",
     "render",
+    "tag_names",
     "unescape_tag",
 ]

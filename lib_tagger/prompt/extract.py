@@ -3,6 +3,10 @@
 Tags are the pieces between commas, newlines, ``BREAK`` and ``AND``; extra networks, wildcards,
 ``BREAK`` / ``AND`` and their weights are never tags, and emphasis syntax is stripped from them.
 
+A tag written with an unescaped Danbooru qualifier, ``ganyu_(genshin_impact)``, is emphasis to
+A1111 (``ganyu`` and an emphasised ``genshin impact``); the tag keeps its two parts in ``qualifier``
+so that :func:`tag_names` can tell, with the tag data, which tags it stands for.
+
 A piece that holds prompt editing, alternation or a ``{}`` choice is expanded into its variants
 (``[red:blue:0.5] eyes`` gives ``red eyes`` and ``blue eyes``, at most 64 variants per piece);
 those tags are ``conditional``: they count as present when de-duplicating, but they are not sure
@@ -11,7 +15,8 @@ enough to be sent to a model. A piece that holds an unexpanded wildcard yields n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice, product
 
@@ -30,7 +35,8 @@ class PromptTag:
     its first to its last character, without enclosing emphasis; for a conditional tag it is the
     whole piece with its editing / choice syntax). ``tag`` is the model form. ``weight`` is the
     product of the enclosing emphasis at the tag's first character. ``segment`` counts the
-    ``BREAK`` / ``AND`` separators before the tag.
+    ``BREAK`` / ``AND`` separators before the tag. ``qualifier`` is (words before, words inside) for a
+    plain tag that ends in a bracketed qualifier A1111 reads as emphasis: ``ganyu_(genshin_impact)``.
     """
 
     raw: str
@@ -40,6 +46,25 @@ class PromptTag:
     end: int
     segment: int
     conditional: bool
+    qualifier: tuple[str, str] | None = None
+
+
+def tag_names(tag: PromptTag, known: Callable[[str], bool] | None = None) -> tuple[str, ...]:
+    """The model-form tags ``tag`` stands for, given ``known`` (is this a known tag or alias?).
+
+    A qualified tag is the whole Danbooru tag when that is known (``ganyu (genshin impact)``), else its
+    two parts when either is known (``hatsune miku (vocaloid)``: ``hatsune miku`` and ``vocaloid``);
+    otherwise, and for every other tag, it is ``tag.tag``.
+    """
+    if tag.qualifier is None or known is None:
+        return (tag.tag,)
+    prefix, qualifier = tag.qualifier
+    whole = f"{prefix} ({qualifier})"
+    if known(whole):
+        return (whole,)
+    if known(prefix) or known(qualifier):
+        return (prefix, qualifier)
+    return (tag.tag,)
 
 
 def extract_tags(prompt: str) -> list[PromptTag]:
@@ -96,7 +121,37 @@ def _emit_plain(a: Analysis, piece: list[int], segment: int, out: list[PromptTag
     if made is not None:
         tag, weight, first, last = made
         start, end = a.starts[first], a.ends[last]
-        out.append(PromptTag(a.text[start:end], tag, weight, start, end, segment, False))
+        out.append(PromptTag(a.text[start:end], tag, weight, start, end, segment, False, _qualifier(a, piece)))
+
+
+def _qualifier(a: Analysis, piece: list[int]) -> tuple[str, str] | None:
+    """(words before, words inside) when ``piece`` is text followed by one plain ``(...)`` of text that
+    ends it, as in ``ganyu_(genshin_impact)`` or ``hatsune miku (vocaloid)``; else None."""
+    roles = a.roles
+
+    def is_text(j: int) -> bool:
+        return roles[j] == LITERAL and bool(a.atom(j).strip())
+
+    first = next((k for k, j in enumerate(piece) if is_text(j)), None)
+    if first is None:
+        return None
+    opens = [k for k in range(first, len(piece)) if roles[piece[k]] == "open"]
+    if len(opens) != 1 or a.atom(piece[opens[0]]) != "(":
+        return None
+    k = opens[0]
+    close = next((m for m in range(k + 1, len(piece)) if roles[piece[m]] == "close"), None)
+    if close is None or any(is_text(j) for j in piece[close + 1:]):
+        return None
+    before, inside = piece[first:k], piece[k + 1:close]
+    if any(roles[j] not in (LITERAL, "space") for j in before + inside):
+        return None  # a weight, network or wildcard: not a qualifier
+    weight = a.weights[piece[first]]
+    inside_text = [j for j in inside if is_text(j)]
+    if not inside_text or any(a.weights[j] != weight for j in before if is_text(j)) or any(
+            not math.isclose(a.weights[j], weight * 1.1) for j in inside_text):
+        return None
+    prefix, qualifier = _make(a, before), _make(a, inside)
+    return (prefix[0], qualifier[0]) if prefix is not None and qualifier is not None else None
 
 
 def _emit_choices(a: Analysis, piece: list, segment: int, out: list[PromptTag]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .extract import extract_tags
+from .extract import extract_tags, tag_names
 from .grammar import Token, parse
 from .tags import escape_tag, tag_key
 
@@ -36,12 +36,15 @@ def insert_tags(
     new_tags: Sequence[str],
     position: str = "end",
     canonical: Callable[[str], str] | None = None,
+    known: Callable[[str], bool] | None = None,
 ) -> InsertResult:
     """Insert the model-form ``new_tags`` into ``prompt`` at ``position``.
 
     ``position`` is ``"end"`` (after the last tag, before trailing whitespace and a trailing AND
     weight) or ``"before_break"`` (just before the first ``BREAK`` outside emphasis; ``"end"`` when
-    there is none). ``canonical`` maps a comparison key to its canonical tag (alias resolution).
+    there is none). ``canonical`` maps a comparison key to its canonical tag (alias resolution);
+    ``known`` tells known tags, so that ``ganyu_(genshin_impact)`` counts as ``ganyu (genshin impact)``
+    (see :func:`~lib_tagger.prompt.extract.tag_names`).
     """
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a str, not {type(prompt).__name__}")
@@ -54,7 +57,7 @@ def insert_tags(
             raise TypeError(f"new_tags[{n}] must be a str, not {type(tag).__name__}")
 
     resolve = canonical or (lambda key: key)
-    seen = {resolve(tag_key(t.tag)) for t in extract_tags(prompt)}
+    seen = present_keys(prompt, canonical, known)
     wanted: list[tuple[str, str]] = []  # (model form, comparison key)
     for tag in new_tags:
         clean = " ".join(tag.split())
@@ -78,6 +81,13 @@ def insert_tags(
             return InsertResult(result, tuple(clean for clean, _ in wanted), index, lead + body + trail)
         del wanted[bad]
     return InsertResult(prompt, (), index, "")
+
+
+def present_keys(prompt: str, canonical: Callable[[str], str] | None = None,
+                 known: Callable[[str], bool] | None = None) -> set[str]:
+    """The comparison keys (aliases resolved by ``canonical``) of every tag ``prompt`` holds."""
+    resolve = canonical or (lambda key: key)
+    return {resolve(tag_key(name)) for t in extract_tags(prompt) for name in tag_names(t, known)}
 
 
 def _reads_back(clean: str, key: str) -> bool:

@@ -134,6 +134,11 @@ class TagDB:
         rows = (row for row, cat in enumerate(self._categories) if cat == category)
         return [TagInfo(self._names[r], category, int(self._counts[r])) for r in islice(rows, count)]
 
+    def known(self, tag: str) -> bool:
+        """True for a known tag or alias."""
+        key = normalize_key(tag)
+        return key in self._index or key in self._aliases
+
     def canonical(self, tag: str) -> str:
         """The canonical model-form name of a tag or alias; an unknown tag is returned unchanged."""
         info = self.lookup(tag)

@@ -2,7 +2,8 @@
 
 Every request that leaves the test server (fonts, CDNs) is aborted, so pages load offline and fast.
 The WebUI loads ``javascript/*.js`` and ``style.css`` itself; here ``serve`` adds them (and the host's
-tool-button rule) to each page, as the host would.
+tool-button rule, and a stand-in for the host's own javascript: ``host_ui.js``) to each page, as the host
+would.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = ROOT / "artifacts"
+HOST_JS = Path(__file__).with_name("host_ui.js")  # the host's own javascript, as far as we depend on it
 DOC_IMAGES = ROOT / "docs" / "images"
 
 
@@ -43,6 +45,25 @@ def browser():
         )
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="module")
+def webui():
+    """The host double with the extension loaded, its Blocks queued as the WebUI queues it (gradio's
+    warning toasts need the queue)."""
+    from tests.host_double.harness import start_webui
+
+    webui = start_webui()
+    webui.demo.queue()
+    return webui
+
+
+@pytest.fixture(scope="module")
+def dart_folder(tmp_path_factory):
+    """A tiny random-weight Dart v2 model folder."""
+    from tests.factories.torch_models import make_dart_folder
+
+    return make_dart_folder(tmp_path_factory.mktemp("models") / "dart-tiny", seed=0)
 
 
 @pytest.fixture
@@ -70,7 +91,9 @@ def serve(browser):
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector(ready)
         page.add_style_tag(content=HOST_CSS + (ROOT / "style.css").read_text(encoding="utf-8"))
+        page.add_script_tag(path=str(HOST_JS))
         page.add_script_tag(path=str(ROOT / "javascript" / "tagger.js"))
+        page.evaluate("hostUiLoaded()")
         return page
 
     yield open_page

@@ -59,23 +59,39 @@ def _forge_canvas(elem_id: str) -> Any:
     return announce(background, elem_classes=["logical_image_background"])
 
 
+#: Page test: img2img's token counter (the first element with its id; gradio 3 repeats it inside) shows ``html``.
+COUNTER_IS = ("html => document.querySelector('#img2img_token_counter').textContent.trim() === "
+              "new DOMParser().parseFromString(html, 'text/html').body.textContent")
+
 #: The host's own rule for tool buttons (A1111 style.css); ``serve`` adds it to every page, with ours.
 HOST_CSS = """
 button.tool { max-width: 2.2em; min-width: 2.2em !important; height: 2.4em; align-self: end;
     line-height: 1em; border-radius: 0.5em; }
 #img2img_tools { gap: 0.4em; }
+.block.token-counter { position: absolute; display: inline-block; right: 1em; min-width: 0 !important;
+    width: auto; z-index: 100; top: -0.75em; }
+.block.token-counter-visible { display: block !important; }
+.block.token-counter div { display: inline; }
+.block.token-counter-visible { left: auto !important; width: fit-content !important; top: 0.4em !important; }
+.block.token-counter span { background: white; padding: 0.1em 0.75em; border: 2px solid #ccc; border-radius: 0.4em; }
+.input-accordion-extra { flex: 0 0 auto !important; margin: 0 0.5em 0 auto; }
+input[type="checkbox"].input-accordion-checkbox { vertical-align: sub; margin-right: 0.5em; }
 """
 
 
-def _tools_row() -> None:
+def _tools_row(prompt: Any) -> None:
     """The host's img2img tool row (modules/ui_toprow.py): its ToolButtons, the built-in interrogate buttons
-    among them, then the hidden token counter."""
+    among them, then the hidden token counter and the button its javascript clicks to update it."""
     from modules.ui_components import ToolButton
+
+    from tests.host_double.harness import count_tokens
 
     for elem_id, label, visible in TOOLS:
         announce(ToolButton(value=label, elem_id=elem_id, visible=visible), elem_id=elem_id, visible=visible)
-    gr.HTML(value="<span>0/75</span>", elem_id="img2img_token_counter", visible=False)
-    gr.Button(visible=False, elem_id="img2img_token_button")
+    counter = gr.HTML(value="<span>0/75</span>", elem_id="img2img_token_counter", elem_classes=["token-counter"],
+                      visible=False)
+    gr.Button(visible=False, elem_id="img2img_token_button").click(fn=count_tokens, inputs=[prompt],
+                                                                   outputs=[counter])
 
 
 def img2img_page(
@@ -90,7 +106,7 @@ def img2img_page(
             with gr.Column(scale=1, min_width=280):
                 gr.Button("Generate", variant="primary")
                 with gr.Row(elem_id="img2img_tools") as tools_row:
-                    _tools_row()
+                    _tools_row(prompt_box)
         images = []
         with gr.Tabs(elem_id="mode_img2img"):
             for name, elem_id in zip(joytag_ui.TAB_NAMES, joytag_ui.IMAGE_ELEM_IDS):
@@ -112,9 +128,12 @@ def img2img_page(
 
 
 def batch_panel_page() -> tuple[Any, joytag_ui.BatchPanel]:
-    """A page holding only the batch caption panel, opened."""
-    with gr.Blocks(analytics_enabled=False, title="JoyTag batch captions") as demo:
+    """A page holding only the batch caption panel. As in the WebUI, the tab that holds it is a Blocks of
+    its own, rendered into the page's Blocks (modules/ui.py: ``interface.render()`` in a tab)."""
+    with gr.Blocks(analytics_enabled=False) as img2img_interface:
         panel = joytag_ui.create_batch_panel()
+    with gr.Blocks(analytics_enabled=False, title="JoyTag batch captions") as demo, gr.Tab("img2img"):
+        img2img_interface.render()
     demo.queue()
     return demo, panel
 

@@ -10,8 +10,9 @@ from lib_tagger.interrogate.joytag.loader import JoyTagger
 from lib_tagger.interrogate.loading import predict_images, unload_interrogator
 from lib_tagger.interrogate.postprocess import TagOptions, format_tags, select_tags
 from tagger_webui import interrogate_service, joytag_ui
-from tests.browser.pages import GRADIO_MAJOR, batch_panel_page, img2img_page
+from tests.browser.pages import COUNTER_IS, GRADIO_MAJOR, batch_panel_page, img2img_page
 from tests.factories.joytag_model import save_joytag_checkpoint
+from tests.host_double.harness import count_tokens
 
 pytestmark = pytest.mark.browser
 
@@ -116,6 +117,7 @@ def test_joytag_button_fills_the_prompt_from_the_selected_tab(serve, screenshot,
     button.click()
     tags = wait_prompt_change(page, "1girl, solo, masterpiece")
     assert tags == expected_caption(reference, first)
+    page.wait_for_function(COUNTER_IS, arg=count_tokens(tags))  # the host's token counter followed
     screenshot(page, f"joytag-button-{GRADIO_MAJOR}.png")
 
     # an empty sub-tab: a warning, the prompt stays as it is
@@ -125,13 +127,23 @@ def test_joytag_button_fills_the_prompt_from_the_selected_tab(serve, screenshot,
     toast.first.wait_for(state="visible")
     assert prompt_value(page) == tags
 
-    # "Inpaint upload" (tab 4) in append mode: its own picture's tags go after the prompt
+    # "Inpaint upload" (tab 4) in append mode: its own picture's tags that the prompt lacks go after it
     options["tagger_joytag_prompt_mode"] = "append"
     select_tab(page, "Inpaint upload")
     upload(page, "img_inpaint_base", second)
+    caption = expected_caption(reference, second)
+    first_tag = caption.split(", ")[0]
+    typed = f"solo, {first_tag.replace(' ', '_')}"  # the user has one of them, spelt otherwise
+    page.locator("#img2img_prompt textarea").fill(typed)
     button.click()
-    appended = wait_prompt_change(page, tags)
-    assert appended == f"{tags}, {expected_caption(reference, second)}"
+    appended = wait_prompt_change(page, typed)
+    assert appended == f"{typed}, {caption.removeprefix(first_tag + ', ')}"
+    page.wait_for_function(COUNTER_IS, arg=count_tokens(appended))
+
+    # again: every tag is there already; the prompt stays, a warning says why
+    button.click()
+    page.locator(".toast-body", has_text="already has every tag").first.wait_for(state="visible")
+    assert prompt_value(page) == appended
 
 
 def test_batch_panel_captions_a_folder_and_reports(serve, screenshot, options, reference, tmp_path):
@@ -144,6 +156,10 @@ def test_batch_panel_captions_a_folder_and_reports(serve, screenshot, options, r
     page = serve(demo, "#tagger_caption_panel", height=640)
 
     page.locator("#tagger_caption_panel").get_by_text("Caption a folder (JoyTag, WD v3)").first.click()
+    labels = page.locator("#tagger_caption_existing label")
+    labels.first.wait_for(state="visible")
+    tops = {round(labels.nth(n).bounding_box()["y"]) for n in range(labels.count())}
+    assert labels.count() == 3 and len(tops) == 1, f"the 'Existing captions' choices wrap: rows at {tops}"
     page.locator("#tagger_caption_folder input, #tagger_caption_folder textarea").first.fill(str(folder))
     page.locator("#tagger_caption_existing label", has_text="overwrite").click()
     page.locator("#tagger_caption_run").click()
@@ -159,3 +175,13 @@ def test_batch_panel_captions_a_folder_and_reports(serve, screenshot, options, r
         assert caption == expected_caption(reference, folder / f"{name}.png")
     assert not (folder / "three.txt").exists()
     screenshot(page, f"joytag-batch-{GRADIO_MAJOR}.png")
+
+
+def test_batch_panel_shows_the_threshold_saved_in_settings_without_a_ui_rebuild(serve, options):
+    options["tagger_joytag_threshold"] = 0.4
+    demo, _ = batch_panel_page()
+    options["tagger_joytag_threshold"] = 0.97  # saved in Settings after the UI was built
+    page = serve(demo, "#tagger_caption_panel", height=640)
+    page.locator("#tagger_caption_panel").get_by_text("Caption a folder (JoyTag, WD v3)").first.click()
+    threshold = page.locator("#tagger_caption_threshold input[type=number]").first
+    page.wait_for_function("el => el.value === '0.97'", arg=threshold.element_handle())

@@ -14,20 +14,6 @@ PROMPT = "1girl, solo"
 SEED = 5
 
 
-@pytest.fixture(scope="module")
-def dart_folder(tmp_path_factory):
-    from tests.factories.torch_models import make_dart_folder
-
-    return make_dart_folder(tmp_path_factory.mktemp("models") / "dart-tiny", seed=0)
-
-
-@pytest.fixture(scope="module")
-def webui():
-    from tests.host_double.harness import start_webui
-
-    return start_webui()
-
-
 def expected_prompt(folder) -> str:
     """The same request through the core, outside the UI."""
     from lib_tagger.settings import UpsampleSettings

@@ -3,13 +3,15 @@
 ``start_webui()`` puts the double's ``modules`` on ``sys.path``, loads ``scripts/tagger.py`` and
 the X/Y/Z script with the host's loader, runs the settings callbacks (then orders the settings by
 category, as the Settings page does) and the before-ui callbacks, builds both tabs
-(prompt, width, height, then the scripts' UI, as in modules/ui.py) inside ``gr.Blocks``, creates the
-host's ``Api`` (its routes, its ``--api-auth`` guard and the default script args, which call every
-script's ``ui()`` again) when ``--api`` is on, and calls ``app_started`` with the FastAPI app.
+(prompt, width, height, the hidden token counter and its button, then the scripts' UI, as in
+modules/ui.py and ui_toprow.py) inside ``gr.Blocks``, creates the host's ``Api`` (its routes, its
+``--api-auth`` guard and the default script args, which call every script's ``ui()`` again) when
+``--api`` is on, and calls ``app_started`` with the FastAPI app.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +108,10 @@ def start_webui(**cmd_opts: Any) -> WebUi:
                 width = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Width", elem_id=f"{name}_width")
                 height = gr.Slider(minimum=64, maximum=2048, step=8, value=512, label="Height",
                                    elem_id=f"{name}_height")
+                token_counter = gr.HTML(value="<span>0/75</span>", elem_id=f"{name}_token_counter",
+                                        elem_classes=["token-counter"], visible=False)
+                token_button = gr.Button(visible=False, elem_id=f"{name}_token_button")
+                token_button.click(fn=count_tokens, inputs=[prompt], outputs=[token_counter])
                 runner.setup_ui()
                 tabs[name] = Tab(name, runner, prompt, width, height)
             scripts.scripts_current = None
@@ -123,6 +129,14 @@ def restore_cmd_opts() -> None:
     from modules import shared
 
     shared.cmd_opts.__dict__.update(nowebui=False, use_cpu=[], lowvram=False, medvram=False, api=True, api_auth=None)
+
+
+_TOKEN = re.compile(r"[^\W_]+|[^\w\s]")
+
+
+def count_tokens(prompt: str) -> str:
+    """The token counter's text for ``prompt`` (the host counts CLIP tokens; words and marks stand in)."""
+    return f"<span>{len(_TOKEN.findall(prompt or ''))}/75</span>"
 
 
 class RecordingPipeline:

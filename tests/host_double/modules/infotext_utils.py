@@ -78,8 +78,11 @@ def parse_generation_parameters(x: str, skip_fields: list[str] | None = None) ->
         prompt, negative_prompt = prompt_no_styles, negative_no_styles
         if found:
             res["Styles array"] = found
+    if res.get("Hires prompt") == prompt:  # (:288-292) a hires prompt equal to the prompt pastes as empty
+        res["Hires prompt"] = ""
     res["Prompt"] = prompt
     res["Negative prompt"] = negative_prompt
+    res.setdefault("Hires prompt", "")  # (:324-325)
     for key in skip_fields:
         res.pop(key, None)
     return res

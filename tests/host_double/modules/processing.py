@@ -138,6 +138,8 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
         if self.enable_hr:
             self.extra_generation_params["Denoising strength"] = self.denoising_strength
 
+            # the host's own (A1111 :1267, Forge :1299): ``index`` is the image's index within its
+            # batch when the host writes an image's infotext, yet it indexes the job's whole list
             def get_hr_prompt(p, index, prompt_text, **kwargs):
                 hr_prompt = p.all_hr_prompts[index]
                 return hr_prompt if hr_prompt != prompt_text else None
@@ -172,6 +174,13 @@ class Processed:
     all_seeds: list[int]
     prompt: Any
     extra_generation_params: dict[str, Any]
+    all_subseeds: list[int] = field(default_factory=list)
+    batch_size: int = 1
+
+    def infotext(self, p, index):
+        """The host's ``Processed.infotext`` (:609): the job's whole lists, indexed across batches."""
+        return create_infotext(p, self.all_prompts, self.all_seeds, self.all_subseeds, comments=[],
+                               position_in_batch=index % self.batch_size, iteration=index // self.batch_size)
 
 
 def get_fixed_seed(seed):
@@ -264,8 +273,11 @@ def process_images_inner(p: StableDiffusionProcessing) -> Processed:
             p.scripts.process_batch(p, batch_number=n, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds)
         for i, prompt in enumerate(p.prompts):
             images.append(GeneratedImage(prompt, p.negative_prompts[i], p.seeds[i], p.hr_prompt_for(i)))
-            infotexts.append(create_infotext(p, p.all_prompts, p.all_seeds, p.all_subseeds, [], n, i))
-    processed = Processed(images, infotexts, p.all_prompts, p.all_seeds, p.prompt, p.extra_generation_params)
+            # as the host does (:1026-1027, :1086): the batch's own lists, indexed within the batch
+            infotexts.append(create_infotext(p, p.prompts, p.seeds, p.subseeds, index=i,
+                                             all_negative_prompts=p.negative_prompts))
+    processed = Processed(images, infotexts, p.all_prompts, p.all_seeds, p.prompt, p.extra_generation_params,
+                          p.all_subseeds, p.batch_size)
     if p.scripts is not None:
         p.scripts.postprocess(p, processed)
     return processed

@@ -58,6 +58,8 @@ class InputAccordionImpl(gr.Checkbox):
     webui_do_not_create_gradio_pyi_thank_you = True
     global_index = 0
 
+    # Forge wraps it: gradio 4 reads a component's config from its __init__ signature (elem_id, visible...)
+    @(wraps(gr.Checkbox.__init__) if GRADIO4 else (lambda init: init))
     def __init__(self, value=None, setup=False, **kwargs):
         if not setup:
             super().__init__(value=value, **kwargs)
