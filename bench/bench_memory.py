@@ -140,6 +140,7 @@ def _joytag_cycle(path: str):
 
     import lib_tagger.interrogate.joytag.model  # noqa: F401
     from lib_tagger.interrogate.joytag.loader import JoyTagger
+    from lib_tagger.interrogate.loading import predict_images
 
     image = Image.new("RGB", (640, 480), (200, 120, 40))
     held = []
