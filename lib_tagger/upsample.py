@@ -102,12 +102,21 @@ def upsample_prompts(
         prepared = [prepare_prompt(p, settings, width, height, fmt) for p in prompts]
         prepare_seconds = time.perf_counter() - started
         params = sampling_params(settings)
-        generations = loaded.generator.generate([p.model_input for p in prepared], params, list(seeds))
+        generator = loaded.generator
+        # A generator that keeps an evaluated prefix runs prompt by prompt, each prompt's top-up
+        # rounds right after its first round (whose evaluated input they reuse).
+        one_by_one = getattr(generator, "reuses_prefix", False)
+        generations = [None] * len(prepared) if one_by_one else generator.generate(
+            [p.model_input for p in prepared], params, list(seeds))
         results = []
         for prompt, seed, prep, generation in zip(prompts, seeds, prepared, generations):
             t0 = time.perf_counter()
+            if generation is None:
+                generation = generator.generate([prep.model_input], params, [seed])[0]
+                t0 = time.perf_counter()
             new_tags = _filter(parse_model_output(fmt, generation.text, generation.pieces), prep.present, params)
-            rounds, topup_seconds = _top_up(loaded.generator, prep, params, seed, settings.length, new_tags)
+            rounds, topup_seconds = _top_up(generator, prep, params, seed, settings.length, new_tags,
+                                            generation.token_ids)
             inserted = insert_tags(prompt, new_tags, settings.position, canonical=db.canonical)
             timings = {
                 "load": loaded.seconds,
@@ -138,27 +147,32 @@ def _filter(tags: list[str], present: set[str], params: SamplingParams) -> list[
 
 
 def _top_up(generator, prep: PreparedPrompt, params: SamplingParams, seed: int, length: str,
-            new_tags: list[str]) -> tuple[int, float]:
+            new_tags: list[str], first_tokens: Sequence[int] = ()) -> tuple[int, float]:
     """DanTagGen: re-prompt with the tags found so far until the target count (bounded rounds).
 
-    Each round's input begins with the first round's; a generator that can keep an evaluated
-    prefix (``reuses_prefix``) is told so and evaluates only the tags after it.
+    Each round's input begins with the one before it and goes on with the tags that round
+    generated; a generator that can keep an evaluated prefix (``reuses_prefix``) is given the
+    earlier rounds (inputs and generated ``token_ids``, the first round's: ``first_tokens``) and
+    evaluates only what is new.
     """
     if prep.prompt_format not in (FORMAT_DANTAGGEN, FORMAT_DANTAGGEN_QUALITY):
         return 0, 0.0
     target = target_tag_count(prep.prompt_format, length)
     have = len(prep.fields.general) + len(prep.fields.special)
-    reuse = {"prefix": prep.model_input} if getattr(generator, "reuses_prefix", False) else {}
+    reuses = getattr(generator, "reuses_prefix", False)
+    earlier = [(prep.model_input, list(first_tokens))]  # every round so far: input, generated ids
     seconds = 0.0
     rounds = 0
     while have + len(new_tags) < target and rounds < MAX_TOPUP_ROUNDS:
         rounds += 1
         model_input = topup_input(prep.prompt_format, prep.model_input, new_tags)
         try:
+            reuse = {"prefix": list(earlier)} if reuses else {}
             generation: Generation = generator.generate([model_input], params, [seed + rounds], **reuse)[0]
         except PromptTooLongError:  # the tags found so far fill the context: enough
             break
         seconds += generation.seconds
+        earlier.append((model_input, generation.token_ids))
         more = _filter(parse_model_output(prep.prompt_format, generation.text, generation.pieces),
                        prep.present | {_tag_key(t) for t in new_tags}, params)
         if not more:
