@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from .models.registry import GGUF_FILES, MODELS
-from .settings import IDENTITIES, LENGTHS, POSITIONS, PRESETS, RATINGS, SettingsError, UpsampleSettings
+from .settings import IDENTITIES, LENGTHS, POSITIONS, PRECISIONS, PRESETS, RATINGS, SettingsError, UpsampleSettings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--quant", choices=tuple(GGUF_FILES), default="q8_0",
                     help="which GGUF file of a DanTagGen model to use")
     up.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    up.add_argument("--precision", choices=PRECISIONS, default="auto",
+                    help="weights of torch models: auto (8-bit on a CPU that runs it), fp32 or int8")
     up.add_argument("--models-dir", default=None, help="where model files live (default: the HF cache)")
     up.add_argument("--format", dest="prompt_format", default=None,
                     help="prompt format of a local model path: dart-sft, dart-base, dantaggen, dantaggen-quality")
@@ -79,7 +81,7 @@ def _settings_from(args: argparse.Namespace) -> UpsampleSettings:
         enabled=True, model=args.model, length=args.length, rating=args.rating, identity=args.identity,
         preset=args.preset, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p,
         ban_tags=args.ban, position=args.position, seed_mode="fixed", seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
+        max_new_tokens=args.max_new_tokens, precision=args.precision,
     )
 
 

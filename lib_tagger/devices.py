@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
+#: CPU precisions of image taggers (see lib_tagger.torch_precision).
+VISION_PRECISIONS = ("fp32", "int8", "bf16")
 
 
 def cuda_available() -> bool:

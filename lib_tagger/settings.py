@@ -20,6 +20,10 @@ IDENTITIES = ("none", "lax", "strict")
 POSITIONS = ("end", "before_break")
 TIMINGS = ("per_image", "before_styles")
 SEED_MODES = ("image", "fixed")
+#: Weights of torch models: auto (8-bit on a CPU that runs it, float32 elsewhere; a GPU takes its
+#: half type), fp32, or int8 (CPU; falls back to float32 with a message where it cannot run).
+#: GGUF models run in their file's own quantisation whatever this says.
+PRECISIONS = ("auto", "fp32", "int8")
 
 DEFAULT_MODEL = "dart-v2-moe-sft"
 
@@ -57,6 +61,7 @@ class UpsampleSettings:
     seed_mode: str = "image"
     seed: int = -1
     max_new_tokens: int = 128
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         coerced = {f.name: _coerce(f.name, f.type, getattr(self, f.name)) for f in fields(self)}
@@ -143,6 +148,7 @@ class UpsampleSettings:
             "timing": TIMINGS,
             "seed_mode": SEED_MODES,
             "preset": ("custom", *PRESETS),
+            "precision": PRECISIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

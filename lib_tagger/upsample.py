@@ -97,7 +97,7 @@ def upsample_prompts(
     manager = manager or get_manager()
     db = get_tag_db()
     started = time.perf_counter()
-    with manager.use(settings.model) as loaded:
+    with manager.use(settings.model, precision=settings.precision) as loaded:
         fmt = loaded.source.prompt_format
         prepared = [prepare_prompt(p, settings, width, height, fmt) for p in prompts]
         prepare_seconds = time.perf_counter() - started

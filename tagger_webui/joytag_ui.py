@@ -50,6 +50,7 @@ JS_ARGS_FUNCTION = "tagger_joytag_args"
 OPTION_DEFAULTS: dict[str, Any] = {
     "tagger_joytag_model": DEFAULT_SOURCE,
     "tagger_joytag_device": "auto",
+    "tagger_joytag_precision": "fp32",
     "tagger_joytag_keep_loaded": True,
     "tagger_joytag_prompt_mode": "replace",
     "tagger_joytag_threshold": 0.4,
@@ -75,6 +76,7 @@ class JoyTagSettings:
     source: str = DEFAULT_SOURCE
     models_dir: str | None = None
     device: str = "auto"
+    precision: str = "fp32"  # on a CPU: fp32, int8 or bf16 (lib_tagger.torch_precision)
     keep_loaded: bool = True
     prompt_mode: str = "replace"
     batch_size: int = 8
@@ -82,6 +84,7 @@ class JoyTagSettings:
 
     def __post_init__(self) -> None:
         _check_prompt_mode(self.prompt_mode)
+        _check_precision(self.precision)
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise JoyTagUiError(f"tagger_joytag_batch_size: must be an integer >= 1, got {self.batch_size!r}")
 
@@ -106,6 +109,7 @@ def settings_from_options(get: Callable[[str, Any], Any], models_dir: str | None
         source=str(value("tagger_joytag_model")).strip() or DEFAULT_SOURCE,
         models_dir=models_dir,
         device=value("tagger_joytag_device"),
+        precision=str(value("tagger_joytag_precision")),
         keep_loaded=bool(value("tagger_joytag_keep_loaded")),
         prompt_mode=value("tagger_joytag_prompt_mode"),
         batch_size=int(value("tagger_joytag_batch_size")),
@@ -147,16 +151,20 @@ class JoyTagService:
         with self._gpu_lock():
             self._free_memory()
             try:
-                yield get_joytagger(settings.source, settings.models_dir, settings.device)
+                yield get_joytagger(settings.source, settings.models_dir, settings.device, settings.precision)
             finally:
                 if not settings.keep_loaded:
                     unload_joytagger()
 
-    def tag(self, image: Any, options: JoyTagOptions | None = None) -> tuple[list[tuple[str, float]], str]:
-        """``(kept (tag, score) pairs, prompt text)`` for one PIL image (``options``: the settings')."""
+    def tag(self, image: Any, options: JoyTagOptions | None = None,
+            precision: str | None = None) -> tuple[list[tuple[str, float]], str]:
+        """``(kept (tag, score) pairs, prompt text)`` for one PIL image (``options``, ``precision``:
+        the settings' unless given)."""
         from lib_tagger.joytag.postprocess import format_tags, select_tags
 
         settings = self.settings()
+        if precision is not None:
+            settings = replace(settings, precision=precision)
         options = options or settings.options
         with self._tagger(settings) as tagger:
             scores = tagger.tag_images([image], batch_size=1)[0]
@@ -269,6 +277,14 @@ def _check_prompt_mode(mode: str) -> None:
     if mode not in PROMPT_MODES:
         choices = ", ".join(PROMPT_MODES)
         raise JoyTagUiError(f"tagger_joytag_prompt_mode: must be one of {choices}, got {mode!r}")
+
+
+def _check_precision(precision: str) -> None:
+    from lib_tagger.devices import VISION_PRECISIONS
+
+    if precision not in VISION_PRECISIONS:
+        choices = ", ".join(VISION_PRECISIONS)
+        raise JoyTagUiError(f"tagger_joytag_precision: must be one of {choices}, got {precision!r}")
 
 
 def merge_prompt(prompt: str, tags: str, mode: str) -> str:

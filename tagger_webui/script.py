@@ -124,7 +124,8 @@ class TaggerScript(scripts.Script):
 
         tab = "img2img" if is_img2img else "txt2img"
         defaults = UpsampleSettings(model=str(settings_page.value("tagger_default_model")),
-                                    preset=str(settings_page.value("tagger_default_preset")))
+                                    preset=str(settings_page.value("tagger_default_preset")),
+                                    precision=str(settings_page.value("tagger_default_precision")))
         parts = tagger_ui.build(tab, defaults)
         host_inputs = [self._host_components.get(part) for part in ("prompt", "width", "height")]
         if all(component is not None for component in host_inputs):

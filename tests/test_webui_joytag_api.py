@@ -296,3 +296,16 @@ def test_unload_also_frees_the_tag_models(client, tmp_path):
     response = client.post(joytag_api.UNLOAD_PATH)
     assert response.status_code == 200 and response.json() == {"unloaded": loaded}
     assert manager.loaded_names() == []
+
+
+def test_a_request_may_ask_for_a_cpu_precision(client, settings):
+    from lib_tagger.generate.linear import int8_problem
+
+    image, _ = png_b64(3)
+    response = client.post(joytag_api.INTERROGATE_PATH, json={"image": image, "precision": "int8"})
+    assert response.status_code == 200 and response.json()["tags"]
+    from lib_tagger.joytag import loader
+
+    assert loader._cached[1].precision == ("int8" if int8_problem("cpu") is None else "fp32")
+    bad = client.post(joytag_api.INTERROGATE_PATH, json={"image": image, "precision": "int4"})
+    assert bad.status_code == 422 and "tagger_joytag_precision" in bad.json()["detail"]

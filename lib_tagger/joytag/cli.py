@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lib_tagger.devices import VISION_PRECISIONS
 from lib_tagger.joytag.postprocess import DEFAULT_EXCLUDE, SORTS, JoyTagOptions, OptionsError, split_tag_list
 
 DEFAULT_MODEL = "fancyfeast/joytag"
@@ -47,6 +48,8 @@ def _add_common(parser: argparse.ArgumentParser, default_exclude: bool) -> None:
     model.add_argument("--model", default=DEFAULT_MODEL, help="hub repo id or a folder with the JoyTag files")
     model.add_argument("--models-dir", default=None, help="folder for downloaded models (default: HF cache)")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    model.add_argument("--precision", choices=VISION_PRECISIONS, default="fp32",
+                       help="on a CPU: fp32, int8 (~1.5x faster, scores within 0.03) or bf16 (CPUs with native bf16)")
     model.add_argument("--batch-size", type=_positive, default=8, help="images per model call (default 8)")
     tags = parser.add_argument_group("tags")
     tags.add_argument("--threshold", type=_threshold, default=0.4,
@@ -90,7 +93,10 @@ def _fail(message: str, status: int) -> int:
 def _load(args: argparse.Namespace):
     from lib_tagger.joytag.loader import JoyTagger
 
-    return JoyTagger.load(args.model, args.models_dir, args.device)
+    tagger = JoyTagger.load(args.model, args.models_dir, args.device, precision=args.precision)
+    if tagger.notice:
+        print(f"note: {tagger.notice}", file=sys.stderr)
+    return tagger
 
 
 def run_interrogate(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import re
 import threading
@@ -16,6 +17,7 @@ from lib_tagger.models.files import ModelFilesMissing, fetch_files
 DEFAULT_SOURCE = "fancyfeast/joytag"
 MODEL_FILES = ("config.json", "model.safetensors", "top_tags.txt")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+log = logging.getLogger(__name__)
 
 
 def resolve_model_folder(source: str, models_dir: str | os.PathLike | None = None) -> Path:
@@ -34,12 +36,17 @@ def resolve_model_folder(source: str, models_dir: str | os.PathLike | None = Non
 class JoyTagger:
     """A loaded JoyTag model with its tag list. Use :meth:`load`; :meth:`close` frees its memory."""
 
-    def __init__(self, model, tags: list[str], device, dtype, source: str = ""):
+    def __init__(self, model, tags: list[str], device, dtype, source: str = "", prepared=None):
         self.model = model
         self.tags = tags
         self.device = device
         self.dtype = dtype
         self.source = source
+        #: On a CPU, the faster precision the model runs in (see lib_tagger.torch_precision), and
+        #: why it is not the one asked for ("" when it is).
+        self.precision = prepared.precision if prepared is not None else "fp32"
+        self.notice = prepared.notice if prepared is not None else ""
+        self._autocast = prepared.autocast if prepared is not None else None
         self.image_size = model.config.image_size
         self._lock = threading.Lock()
 
@@ -50,8 +57,13 @@ class JoyTagger:
         models_dir: str | os.PathLike | None = None,
         device: str = "auto",
         dtype: str = "auto",
+        precision: str = "fp32",
     ) -> JoyTagger:
-        """Load from a hub repo id (downloaded on first use) or a local folder with the released files."""
+        """Load from a hub repo id (downloaded on first use) or a local folder with the released files.
+
+        ``precision`` (CPU): fp32, int8 or bf16 (:mod:`lib_tagger.torch_precision`; falls back to
+        fp32 with a notice where it cannot run). A GPU runs in ``dtype`` whatever it says.
+        """
         from lib_tagger.devices import pick_device, pick_dtype
         from lib_tagger.joytag.model import load_joytag_model
 
@@ -60,7 +72,12 @@ class JoyTagger:
         tags = read_tags(folder / "top_tags.txt", config.n_tags)
         torch_device = pick_device(device)
         model = load_joytag_model(config, folder / "model.safetensors").to(torch_device)
-        return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), source)
+        prepared = None
+        if torch_device.type == "cpu":
+            from lib_tagger.torch_precision import prepare
+
+            prepared = prepare(model, precision, torch_device)
+        return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), source, prepared)
 
     @property
     def loaded(self) -> bool:
@@ -76,7 +93,8 @@ class JoyTagger:
         with self._lock:
             if self.model is None:
                 raise RuntimeError("this JoyTagger was closed; load it again")
-            with torch.inference_mode(), autocast_context(self.device, self.dtype):
+            autocast = self._autocast() if self._autocast else autocast_context(self.device, self.dtype)
+            with torch.inference_mode(), autocast:
                 logits = self.model(pixels.to(self.device, non_blocking=True))
             probabilities = torch.sigmoid(logits.float()).cpu().tolist()
         return [dict(zip(self.tags, row)) for row in probabilities]
@@ -121,17 +139,20 @@ def get_joytagger(
     source: str = DEFAULT_SOURCE,
     models_dir: str | os.PathLike | None = None,
     device: str = "auto",
+    precision: str = "fp32",
 ) -> JoyTagger:
     """The cached tagger for these arguments, loading it (and unloading another) when needed."""
     global _cached
-    key = (source, str(models_dir) if models_dir is not None else None, device)
+    key = (source, str(models_dir) if models_dir is not None else None, device, precision)
     with _cache_lock:
         if _cached is not None and _cached[0] == key and _cached[1].loaded:
             return _cached[1]
         if _cached is not None:
             _cached[1].close()
             _cached = None
-        tagger = JoyTagger.load(source, models_dir, device)
+        tagger = JoyTagger.load(source, models_dir, device, precision=precision)
+        if tagger.notice:
+            log.warning("tagger: JoyTag: %s", tagger.notice)
         _cached = (key, tagger)
         return tagger
 

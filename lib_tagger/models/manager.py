@@ -1,6 +1,6 @@
 """Where tag models are loaded: locate or download the files, build the backend, cache it.
 
-Loaded models are cached by (model, backend, device, dtype) behind one lock, so concurrent
+Loaded models are cached by (model, backend, device, dtype, precision) behind one lock, so concurrent
 requests (UI, API, batch images) share one copy. ``keep_loaded=False`` unloads after each use.
 """
 
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..generate.base import Generator
+from ..memory import return_freed_memory
 from .files import fetch_files
 from .resolve import ModelSource, required_files, resolve_model
 
@@ -73,10 +74,14 @@ class ModelManager:
         return resolve_model(model, backend=self.backend, quant=self.quant, prompt_format=prompt_format)
 
     @contextmanager
-    def use(self, model: str, prompt_format: str | None = None) -> Iterator[LoadedModel]:
-        """Load (or reuse) ``model`` for the duration of the block; unloads afterwards unless kept."""
+    def use(self, model: str, prompt_format: str | None = None, precision: str = "auto") -> Iterator[LoadedModel]:
+        """Load (or reuse) ``model`` for the duration of the block; unloads afterwards unless kept.
+
+        ``precision`` (auto, fp32, int8: see :data:`lib_tagger.settings.PRECISIONS`) decides the
+        weights of a torch model; a GGUF model runs in its file's quantisation.
+        """
         with self._lock:
-            loaded = self._get(model, prompt_format)
+            loaded = self._get(model, prompt_format, precision)
             try:
                 yield loaded
             finally:
@@ -100,12 +105,14 @@ class ModelManager:
             del entries
             gc.collect()
             _empty_cuda_cache()
-            _return_freed_memory()
+            return_freed_memory()
 
     # ------------------------------------------------------------------ internals
-    def _get(self, model: str, prompt_format: str | None) -> LoadedModel:
+    def _get(self, model: str, prompt_format: str | None, precision: str) -> LoadedModel:
         source = self.resolve(model, prompt_format)
-        key = (source.label, source.backend, source.filename, self.device, self.dtype, self.gpu_offload)
+        if source.backend == "llama-cpp":
+            precision = "auto"  # the file's quantisation: one load serves every request
+        key = (source.label, source.backend, source.filename, self.device, self.dtype, self.gpu_offload, precision)
         if key in self._loaded:
             return self._loaded[key]
         if self._loaded:  # one tag model at a time: they are small, VRAM is not
@@ -113,13 +120,16 @@ class ModelManager:
         if self.before_load is not None:
             self.before_load()
         started = time.perf_counter()
-        generator = self._load(source)
+        generator = self._load(source, precision)
         loaded = LoadedModel(source, generator, time.perf_counter() - started)
         self._loaded[key] = loaded
-        log.info("tagger: loaded %s (%s) in %.2fs", source.label, source.backend, loaded.seconds)
+        log.info("tagger: loaded %s (%s%s) in %.2fs", source.label, source.backend,
+                 f", {generator.precision}" if getattr(generator, "precision", "") else "", loaded.seconds)
+        if getattr(generator, "notice", ""):
+            log.warning("tagger: %s: %s", source.label, generator.notice)
         return loaded
 
-    def _load(self, source: ModelSource) -> Generator:
+    def _load(self, source: ModelSource, precision: str = "auto") -> Generator:
         path = source.path
         if path is None:
             required, optional = required_files(source)
@@ -135,7 +145,7 @@ class ModelManager:
             return LlamaCppGenerator.load(path, n_gpu_layers=self._gpu_layers(), ban_candidates=candidates)
         from ..generate.torch_backend import TorchGenerator
 
-        return TorchGenerator.from_pretrained(path, device=self.device, dtype=self.dtype,
+        return TorchGenerator.from_pretrained(path, device=self.device, dtype=self.dtype, precision=precision,
                                               ban_candidates=candidates)
 
     def _gpu_layers(self) -> int:
@@ -150,18 +160,6 @@ def _empty_cuda_cache() -> None:
     torch = sys.modules.get("torch")  # never import torch just to free memory
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _return_freed_memory() -> None:
-    """Ask glibc to hand freed heap pages back to the system (RSS drops after an unload)."""
-    import contextlib
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):  # musl or another libc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 _manager: ModelManager | None = None
