@@ -42,7 +42,7 @@ PROMPT = "1girl, solo, long hair, blue eyes"
 SEED = 1234
 SAMPLING = dict(temperature=1.0, top_p=0.95, top_k=100)
 # "▁tag, ▁tag, ...": commas every ~20 tokens, so a few tags a round and every side runs all rounds.
-BIAS = {"</s>": -50.0, ",": 2.5, "▁,": -50.0}
+BIAS = {"</s>": -50.0, ",": 1.0, "▁,": -50.0}
 AFTER = {"<|input_end|>": {"▁": 14.0}, ",": {"▁": 14.0, ",": -30.0}, "▁": {",": -30.0}}
 
 

@@ -5,7 +5,9 @@ backend; DanTagGen-delta as a Q8_0 GGUF through llama.cpp), loaded through the s
 ``ModelManager`` the WebUI uses, one generation of 32 tokens, then unloaded. Each model runs in
 its own subprocess so one model's leftovers do not hide another's. "Before" is taken once torch's
 thread pool runs and the backend libraries are imported, as in a WebUI that has generated an
-image. Target: after unload, RSS is back within 10% of what it was before the load.
+image. Target: after unload, RSS is back within 10% of what it was before the load. A second table
+loads each model again (torch models in fp32 and in int8), runs batch-1 generations until RSS is
+steady, then a batch of 8: target, RSS after the batch within 1.1x of the batch-1 steady state.
 
     python bench/bench_memory.py [--models dart-v2-sft dart-v2-moe-sft dantaggen-delta-q8_0]
 """
@@ -87,13 +89,44 @@ def measure(path: str) -> dict:
             "after2": rss[3] / mib}
 
 
+def measure_batch(path: str, precision: str) -> dict:
+    """Run in a fresh process: RSS once batch-1 generations are steady, after a batch of 8, after batch 1 again."""
+    import gc
+
+    import psutil
+
+    from lib_tagger.models.manager import ModelManager
+    from lib_tagger.settings import UpsampleSettings
+    from lib_tagger.upsample import upsample_prompts
+
+    process = psutil.Process()
+    manager = ModelManager(device="cpu")
+    settings = UpsampleSettings(enabled=True, model=path, max_new_tokens=32, length="very_short", precision=precision)
+
+    def run(batch: int) -> float:
+        upsample_prompts(["1girl, solo, long hair"] * batch, settings, seeds=list(range(batch)), width=832,
+                         height=1216, manager=manager)
+        gc.collect()
+        return process.memory_info().rss / 2**20
+
+    run(1)
+    steady = run(1)
+    with manager.use(path, precision=precision) as loaded:
+        ran = getattr(loaded.generator, "precision", "") or "gguf"
+    return {"steady": steady, "batch": run(8), "again": run(1), "ran": ran}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--batch-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child)))
+        return
+    if args.batch_child:
+        print(json.dumps(measure_batch(*args.batch_child)))
         return
     rows = []
     for name in args.models:
@@ -110,6 +143,21 @@ def main() -> None:
           "after vs before | within 10% |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    batch_rows = []
+    for name in args.models:
+        path = build(name)
+        for precision in (("fp32", "int8") if not name.startswith("dantaggen") else ("auto",)):
+            out = subprocess.run([sys.executable, __file__, "--batch-child", str(path), precision],
+                                 capture_output=True, text=True, check=True, cwd=ROOT)
+            data = json.loads(out.stdout.strip().splitlines()[-1])
+            ratio = data["batch"] / data["steady"]
+            batch_rows.append(f"| {name} | {data['ran']} | {data['steady']:.0f} | {data['batch']:.0f} | "
+                              f"{data['again']:.0f} | {ratio:.2f}x | {'yes' if ratio <= 1.1 else 'no'} |")
+    print("\nBatches (goal: RSS after a batch <= 1.1x the batch-1 steady state)\n")
+    print("| model | weights | RSS batch-1 steady MiB | after a batch of 8 MiB | after batch 1 again MiB "
+          "| after batch / steady | within 1.1x |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(batch_rows))
 
 
 if __name__ == "__main__":

@@ -19,12 +19,15 @@ the fused QKV / gate-up projections of these models gain 10-30%.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 #: The row count MKL is told to pack for: the layout it picks suits the 2-16 rows of a batched decode step.
 PACK_ROWS = 8
 _pack_ok: bool | None = None  # the self-check's verdict, once per process
 _int8_problem: str | None = None  # why 8-bit products cannot run here ("" when they can), once per process
+#: Up to this many rows (a decode step), :class:`Int8Linear` keeps its input buffer between calls.
+_KEPT_INPUT_ROWS = 64
 
 
 def packing_available(device, dtype) -> bool:
@@ -163,6 +166,7 @@ def _quiet_quantization():
         yield
 
 
+@functools.cache
 def _has_vnni() -> bool:
     """True on x86 CPUs with VNNI (8-bit dot products that add in 32 bits, without saturation)."""
     try:
@@ -204,7 +208,8 @@ class Int8Linear:
                 self.packed = torch.ops.quantized.linear_prepack(q, None)
             finally:
                 torch.backends.quantized.engine = previous
-        self._inputs: dict[int, object] = {}  # row count -> input buffer, its row 0 the fixed range row
+        # Row count -> input buffer, row 0 the fixed range row (callers hold a lock: one call at a time).
+        self._inputs: dict[int, object] = {}
         # Without VNNI, x86 adds pairs of u8*s8 products in 16 bits: 7-bit inputs cannot overflow.
         self.reduce_range = not _has_vnni()
 
@@ -217,8 +222,10 @@ class Int8Linear:
         count = rows.shape[0]
         scaled = self._inputs.get(count)
         if scaled is None:
-            scaled = self._inputs[count] = torch.zeros(count + 1, self.in_features)
+            scaled = torch.zeros(count + 1, self.in_features)
             scaled[0, 0], scaled[0, -1] = -1.0, 1.0
+            if count <= _KEPT_INPUT_ROWS:  # decode steps repeat their row count; images are too big to keep
+                self._inputs[count] = scaled
         size = torch.linalg.vector_norm(rows, float("inf"), dim=1, keepdim=True).clamp_(min=1e-30)
         torch.div(rows, size, out=scaled[1:])
         out = torch.ops.quantized.linear_dynamic(scaled, self.packed, self.reduce_range)[1:]
