@@ -7,8 +7,9 @@
 Both sides get the same GGUF (the DanTagGen-delta shape, random weights, Q8_0, written once into
 .cache/bench/), the same model input, length ("long", target 32 tags), sampling and at most four
 rounds of ``--tokens`` new tokens each. The file is steered to write what DanTagGen writes, a
-list of tags: a space after ``<|input_end|>`` and after each comma, a comma every ~20 tokens (tags
-of random characters, so a few new tags a round and the target is not reached early), no eos:
+list of tags: a space after ``<|input_end|>`` and after each comma, a comma every few tokens (tags
+of random characters), no eos. Each side stops early where its own count reaches the target; the
+table gives the rounds each ran:
 
 - **ours**: ``lib_tagger.upsample.upsample_prompts`` (first round + top-up rounds, each round
   evaluating only the tags new since the round before);
@@ -41,8 +42,8 @@ CACHE = ROOT / ".cache" / "bench"
 PROMPT = "1girl, solo, long hair, blue eyes"
 SEED = 1234
 SAMPLING = dict(temperature=1.0, top_p=0.95, top_k=100)
-# "▁tag, ▁tag, ...": commas every ~20 tokens, so a few tags a round and every side runs all rounds.
-BIAS = {"</s>": -50.0, ",": 1.0, "▁,": -50.0}
+# "▁tag, ▁tag, ...": a comma every few tokens, so several tags a round.
+BIAS = {"</s>": -50.0, ",": 2.5, "▁,": -50.0}
 AFTER = {"<|input_end|>": {"▁": 14.0}, ",": {"▁": 14.0, ",": -30.0}, "▁": {",": -30.0}}
 
 

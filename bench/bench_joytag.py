@@ -59,7 +59,7 @@ def compare_precisions(model_dir: Path, images: Path, repeats: int) -> list[str]
     from lib_tagger.joytag.preprocess import preprocess
 
     taggers = {p: JoyTagger.load(str(model_dir), device="cpu", precision=p) for p in ("fp32", "int8", "bf16")}
-    files = sorted(images.iterdir())[:16]
+    files = sorted(f for f in images.iterdir() if f.suffix in (".png", ".jpg"))[:16]
     pixels = torch.stack([preprocess(Image.open(f).convert("RGB"), 448) for f in files])
     scores = {p: t.predict(pixels[:8]) + t.predict(pixels[8:]) for p, t in taggers.items()}
     rates: dict[tuple[str, int], list[float]] = {}

@@ -28,9 +28,10 @@ def choose_precision(precision: str, device, dtype: str = "auto") -> tuple[objec
 
     from lib_tagger.devices import pick_dtype
     from lib_tagger.generate.linear import int8_problem
+    from lib_tagger.settings import PRECISIONS
 
-    if precision not in ("auto", "fp32", "int8"):
-        raise ValueError(f"unknown precision {precision!r}; choose auto, fp32 or int8")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return torch.float32, False, ""
     float_dtype = pick_dtype(device, dtype)
