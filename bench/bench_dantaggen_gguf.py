@@ -1,13 +1,9 @@
 """Tokens/s of a DanTagGen-delta-sized GGUF (random weights): llama-cpp-python called directly
-versus our LlamaCppGenerator (and the upsampling pipeline when it is importable).
+versus our LlamaCppGenerator (and the upsampling pipeline when it is importable), per file type.
 
     .venvs/a1111/bin/python bench/bench_dantaggen_gguf.py [--kinds q8_0 f16] [--tokens 128] [--runs 3]
-    .venvs/a1111/bin/python bench/bench_dantaggen_gguf.py --topup [--kinds q8_0] [--tokens 32]
 
-``--topup`` times instead one DanTagGen top-up round (the first round's input + the tags found so
-far, generated right after the first round) with and without keeping the evaluated first-round
-input in llama.cpp's context (``generate(..., prefix=...)``), and counts the prompt tokens each
-evaluates.
+(One whole upsampled prompt against KGen's own pipeline: bench_dantaggen_pipeline.py.)
 
 The model files are written once into .cache/bench/ (about 420 MB Q8_0, 790 MB f16). Eos is
 biased away in the file, so every run generates exactly --tokens tokens. Runs of the methods
@@ -20,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import os
 import statistics
 import sys
@@ -82,7 +77,9 @@ def _timed(fn):
 
 
 def direct_completion(llm, params: SamplingParams) -> int:
-    """llama-cpp-python's usual entry point, as other extensions call it."""
+    """llama-cpp-python's usual entry point, as other extensions call it; from an empty context, as
+    our first round (otherwise it finds this same prompt still evaluated and skips it)."""
+    llm.reset()
     out = llm.create_completion(PROMPT, max_tokens=params.max_new_tokens, temperature=params.temperature,
                                 top_p=params.top_p, top_k=params.top_k, min_p=params.min_p,
                                 repeat_penalty=params.repetition_penalty, seed=SEED)
@@ -159,8 +156,7 @@ def bench_kind(kind: str, params: SamplingParams, runs: int, threads: int) -> li
     import llama_cpp
 
     path = model_file(kind)
-    (llm, direct_load) = _timed(lambda: llama_cpp.Llama(str(path), n_ctx=512, n_batch=512, n_threads=threads,
-                                                       last_n_tokens_size=512, verbose=False))
+    (llm, direct_load) = _timed(lambda: llama_cpp.Llama(str(path), n_ctx=1024, n_threads=threads, verbose=False))
     gen, ours_load = _timed(lambda: LlamaCppGenerator.load(path, n_gpu_layers=0, n_threads=threads))
     banned = dataclasses.replace(params, banned_tags=("solo", "long hair", "blue eyes"))
     methods = {
@@ -205,94 +201,27 @@ def bench_kind(kind: str, params: SamplingParams, runs: int, threads: int) -> li
     return rows
 
 
-# A first-round input of typical length (DanTagGen prompts are 150-250 tokens) and a top-up
-# round's input: the same + the tags the first round found.
-TOPUP_BASE = dantaggen_prompt(", ".join([
-    "1girl", "solo", "long hair", "blue eyes", "smile", "looking at viewer", "open mouth", "blush", "skirt",
-    "shirt", "white background", "simple background", "hat", "dress", "holding", "standing", "outdoors", "sky",
-    "cloud", "short hair", "red eyes", "sitting"]), "<|long|>")
-TOPUP_FOUND = ("hat", "dress", "holding", "standing", "outdoors", "sky", "cloud", "smile", "skirt", "blush",
-               "open mouth", "looking at viewer")
-
-
-def bench_topup(kind: str, params: SamplingParams, runs: int, threads: int) -> list[tuple[str, int, float, float]]:
-    """(mode, prompt tokens evaluated, prompt seconds, round seconds) of one top-up round, medians."""
-    import llama_cpp
-
-    topup = TOPUP_BASE + ", ".join(TOPUP_FOUND)
-    gen = LlamaCppGenerator.load(model_file(kind), n_gpu_layers=0, n_threads=threads)
-    evals: list[tuple[int, float]] = []
-    original = llama_cpp.Llama.eval
-
-    def timed_eval(self, tokens):
-        start = time.perf_counter()
-        result = original(self, tokens)
-        evals.append((len(tokens), time.perf_counter() - start))
-        return result
-
-    first_ids, topup_ids = gen.tokenize_prompt(TOPUP_BASE), gen.tokenize_prompt(topup)
-    llama_cpp.Llama.eval = timed_eval
-    modes = {"evaluated whole (no prefix)": None, "prefix reused (prefix=first round's input)": TOPUP_BASE}
-    samples: dict[str, list[tuple[int, float, float]]] = {mode: [] for mode in modes}
-    outputs: dict[str, list[int]] = {}
-    try:
-        gen.generate([TOPUP_BASE], dataclasses.replace(params, max_new_tokens=2), [SEED])  # warm-up
-        for run in range(runs):
-            order = list(modes.items())
-            for mode, prefix in order[run % 2:] + order[:run % 2]:
-                gen.generate([TOPUP_BASE], params, [SEED])  # the first round, as in the pipeline
-                evals.clear()
-                [out], seconds = _timed(functools.partial(gen.generate, [topup], params, [SEED + 1], prefix=prefix))
-                samples[mode].append((evals[0][0], evals[0][1], seconds))  # the prompt's one eval call
-                outputs.setdefault(mode, out.token_ids)
-    finally:
-        llama_cpp.Llama.eval = original
-        gen.close()
-    same = len({tuple(ids) for ids in outputs.values()}) == 1
-    print(f"{kind}: first round {len(first_ids)} prompt tokens, top-up round {len(topup_ids)}; "
-          f"same generated tokens in both modes: {same}", flush=True)
-    return [(mode, values[0][0], statistics.median(v[1] for v in values), statistics.median(v[2] for v in values))
-            for mode, values in samples.items()]
-
-
-def main_topup(args: argparse.Namespace, params: SamplingParams) -> None:
-    print(f"\nDanTagGen-delta shape, random weights: one top-up round ({args.tokens} new tokens, eos biased away) "
-          f"right after the first round; median of {args.runs} runs; n_threads={args.threads} of "
-          f"{os.cpu_count()} CPUs\n", flush=True)
-    rows = {kind: bench_topup(kind, params, args.runs, args.threads) for kind in args.kinds}
-    print("| file | top-up round | prompt tokens evaluated | prompt eval s | round s | round vs whole |")
-    print("|---|---|---:|---:|---:|---:|")
-    for kind, kind_rows in rows.items():
-        whole = kind_rows[0][3]
-        for mode, tokens, prompt_s, round_s in kind_rows:
-            print(f"| {kind} | {mode} | {tokens} | {prompt_s:.3f} | {round_s:.3f} | {round_s / whole:.0%} |")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinds", nargs="+", default=["q8_0", "f16"], choices=["q8_0", "f16", "f32"])
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--topup", action="store_true", help="time a top-up round with and without prefix reuse")
     args = parser.parse_args()
     params = SamplingParams(temperature=1.0, top_p=0.95, top_k=100, min_p=0.0, max_new_tokens=args.tokens)
-    if args.topup:
-        main_topup(args, params)
-        return
     bandwidth = copy_bandwidth()
     print(f"\nDanTagGen-delta shape (hidden 1024, 24 layers, vocab 32006), random weights; "
           f"{args.tokens} new tokens after a {len(PROMPT)}-character prompt; median of {args.runs} runs; "
           f"n_threads={args.threads} of {os.cpu_count()} CPUs; "
           f"numpy copy bandwidth {bandwidth / 1e9:.1f} GB/s\n", flush=True)
-    print("| file | method | tok/s | vs direct generate() | share of memory bound |")
+    print("| file | method | tok/s | time/token vs create_completion | share of memory bound |")
     print("|---|---|---:|---:|---:|")
     for kind in args.kinds:
         path = model_file(kind)
         per_token = weight_bytes_per_token(path)
         bound = bandwidth / per_token
         rows = bench_kind(kind, params, args.runs, args.threads)
-        base = {name: rate for name, rate, unit in rows if not unit}["llama-cpp direct: generate() loop"]
+        base = {name: rate for name, rate, unit in rows if not unit}["llama-cpp direct: create_completion"]
         for name, value, unit in rows:
             if unit == "s":
                 print(f"| {kind} | {name} | {value:.2f} s | | |")

@@ -9,7 +9,9 @@ as in a WebUI that has generated an image. "Peak" is the process's high-water ma
 which the first load sets; "loaded" is RSS right after the first use. The file is read once before
 the measured loads, so the times are those of a warm page cache; "load + first use" adds the first
 generation (or image), where a memory-mapped model reads its pages. Target: after unload, RSS is back
-within 10% of what it was before the load.
+within 10% of what it was before the load. A second table loads each tag model again (torch models in
+fp32 and in int8), runs batch-1 generations until RSS is steady, then a batch of 8: target, RSS after
+the batch within 1.1x of the batch-1 steady state.
 
     python bench/bench_memory.py [--models dart-v2-sft dart-v2-moe-sft dantaggen-delta-q8_0 joytag]
 """
@@ -158,13 +160,44 @@ def _joytag_cycle(path: str):
     return use, unload
 
 
+def measure_batch(path: str, precision: str) -> dict:
+    """Run in a fresh process: RSS once batch-1 generations are steady, after a batch of 8, after batch 1 again."""
+    import gc
+
+    import psutil
+
+    from lib_tagger.models.manager import ModelManager
+    from lib_tagger.settings import UpsampleSettings
+    from lib_tagger.upsample import upsample_prompts
+
+    process = psutil.Process()
+    manager = ModelManager(device="cpu")
+    settings = UpsampleSettings(enabled=True, model=path, max_new_tokens=32, length="very_short", precision=precision)
+
+    def run(batch: int) -> float:
+        upsample_prompts(["1girl, solo, long hair"] * batch, settings, seeds=list(range(batch)), width=832,
+                         height=1216, manager=manager)
+        gc.collect()
+        return process.memory_info().rss / 2**20
+
+    run(1)
+    steady = run(1)
+    with manager.use(path, precision=precision) as loaded:
+        ran = getattr(loaded.generator, "precision", "") or "gguf"
+    return {"steady": steady, "batch": run(8), "again": run(1), "ran": ran}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--batch-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child)))
+        return
+    if args.batch_child:
+        print(json.dumps(measure_batch(*args.batch_child)))
         return
     rows = []
     for name in args.models:
@@ -183,6 +216,21 @@ def main() -> None:
           "after unload MiB | after 2nd cycle MiB | after vs before | within 10% |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    batch_rows = []
+    for name in (name for name in args.models if name != "joytag"):
+        path = build(name)
+        for precision in (("fp32", "int8") if not name.startswith("dantaggen") else ("auto",)):
+            out = subprocess.run([sys.executable, __file__, "--batch-child", str(path), precision],
+                                 capture_output=True, text=True, check=True, cwd=ROOT)
+            data = json.loads(out.stdout.strip().splitlines()[-1])
+            ratio = data["batch"] / data["steady"]
+            batch_rows.append(f"| {name} | {data['ran']} | {data['steady']:.0f} | {data['batch']:.0f} | "
+                              f"{data['again']:.0f} | {ratio:.2f}x | {'yes' if ratio <= 1.1 else 'no'} |")
+    print("\nBatches (goal: RSS after a batch <= 1.1x the batch-1 steady state)\n")
+    print("| model | weights | RSS batch-1 steady MiB | after a batch of 8 MiB | after batch 1 again MiB "
+          "| after batch / steady | within 1.1x |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(batch_rows))
 
 
 if __name__ == "__main__":

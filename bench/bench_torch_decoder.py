@@ -1,23 +1,24 @@
-"""Decode speed of the plain-torch decoder vs transformers ``generate()``, and vs the memory bound.
+"""Decode speed of the plain-torch decoder, float32 and 8-bit, vs transformers ``generate()``.
 
 Random weights in the real shapes of dart-v2-sft (Mistral), dart-v2-moe-sft (Mixtral) and,
 with ``--models ... dantaggen-delta``, DanTagGen-delta (LLaMA, mish). Every run writes ``--new-tokens``
-tokens (end tokens ignored) with the same sampling settings (temperature 1, top-k 100). Columns:
+tokens (end tokens ignored) with the same sampling settings (temperature 1, top-k 100), from the
+same prompt (batch 8: that prompt 8 times, seeds 0-7). Per model and repeat the six runs (ours
+fp32 / ours int8 / transformers, batch 1 and batch 8) are interleaved, their order rotated; the
+table shows the median tok/s (total over the batch) and the range, and the ratios asked of them:
+int8 / fp32 at batch 1 (goal >= 2.5x) and batch 8 (goal > 1), fp32 / transformers at batch 1
+(>= 1.3x) and batch 8 (>= 1.5x). Batch 8 in fp32 runs on MKL-packed weights (the re-layout the
+first batch of a session does, timed on its own in "packed in"). "bound" is the copy bandwidth over
+the weight bytes one fp32 token reads (MoE: shared weights plus ``experts_per_tok`` experts).
 
-- ours b1 / hf b1: tokens/s of one prompt (transformers only where it has the model class);
-- b8 speed-up: tokens/s of one batch-8 call over tokens/s of 8 sequential batch-1 calls; batch 1
-  runs on plain weights, batch 8 on MKL-packed ones (the re-layout the first batch of a session
-  does, timed on its own in "weights packed in");
-- bound: memory bandwidth (a large tensor copy, read + write) / weight bytes read per token
-  (MoE: shared weights plus ``experts_per_tok`` experts), and our share of it.
-
-Prints a Markdown table (best of ``--repeats`` runs per figure).
-``python bench/bench_torch_decoder.py [--threads N] [--new-tokens N] [--repeats N]``
+``chrt -f 50 python bench/bench_torch_decoder.py [--threads N] [--new-tokens N] [--repeats N]``
+(transformers is the bench environment's or the profile's: the forge profile has Mistral/Mixtral.)
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -76,8 +77,8 @@ def ours(generator: TorchGenerator, batch: int, params: SamplingParams) -> float
     return batch * params.max_new_tokens / seconds
 
 
-def transformers_b1(folder: Path, generator: TorchGenerator, params: SamplingParams, torch,
-                    repeats: int) -> float | None:
+def transformers_runner(folder: Path, generator: TorchGenerator, params: SamplingParams, torch):
+    """A function (batch) -> tok/s through transformers' generate(), or None without the model class."""
     try:
         from transformers import AutoModelForCausalLM
         model = AutoModelForCausalLM.from_pretrained(str(folder), torch_dtype=torch.float32).eval()
@@ -86,16 +87,61 @@ def transformers_b1(folder: Path, generator: TorchGenerator, params: SamplingPar
     ids = torch.tensor([generator.tokenizer.encode_prompt(tm.dart_prompt("1girl, solo, long hair"))])
     kwargs = dict(do_sample=True, temperature=1.0, top_k=params.top_k, top_p=1.0, pad_token_id=2,
                   max_new_tokens=params.max_new_tokens, min_new_tokens=params.max_new_tokens)
-    torch.manual_seed(0)
+
+    def run(batch: int) -> float:
+        rows = ids.expand(batch, -1)
+        torch.manual_seed(0)
+        with torch.inference_mode():
+            start = time.perf_counter()
+            out = model.generate(rows, attention_mask=torch.ones_like(rows), **kwargs)
+            return batch * (out.shape[1] - ids.shape[1]) / (time.perf_counter() - start)
+
     with torch.inference_mode():
         model.generate(ids, attention_mask=torch.ones_like(ids), **{**kwargs, "max_new_tokens": 4,
                                                                       "min_new_tokens": 4})
-        best = 0.0
-        for _ in range(repeats):
-            start = time.perf_counter()
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
-            best = max(best, (out.shape[1] - ids.shape[1]) / (time.perf_counter() - start))
-    return best
+    return run
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+def ratio(a: list[float], b: list[float]) -> str:
+    """Median and range of the per-repeat ratios a/b (runs of one repeat sat side by side)."""
+    ratios = [x / y for x, y in zip(a, b)]
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def bench_model(name: str, params: SamplingParams, repeats: int, torch) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write_model(folder, name)
+        fp32 = TorchGenerator.from_pretrained(folder, device="cpu", precision="fp32")
+        int8 = TorchGenerator.from_pretrained(folder, device="cpu", precision="int8")
+        hf = transformers_runner(folder, fp32, params, torch)
+        for gen in (fp32, int8):
+            gen.stop_ids = frozenset()  # always write --new-tokens tokens
+            ours(gen, 1, SamplingParams(max_new_tokens=4))  # warm-up
+        started = time.perf_counter()
+        fp32.decoder.pack()  # what the first batch of 2+ prompts does (x86 CPU, fp32)
+        pack_s = time.perf_counter() - started if fp32.decoder.packed else None
+        runs = {
+            "fp32 b1": lambda: ours(fp32, 1, params), "int8 b1": lambda: ours(int8, 1, params),
+            "fp32 b8": lambda: ours(fp32, 8, params), "int8 b8": lambda: ours(int8, 8, params),
+        }
+        if hf is not None:
+            runs.update({"hf b1": lambda: hf(1), "hf b8": lambda: hf(8)})
+        rates: dict[str, list[float]] = {key: [] for key in runs}
+        order = list(runs.items())
+        for repeat in range(repeats):
+            for key, run in order[repeat % len(order):] + order[:repeat % len(order)]:
+                rates[key].append(run())
+            print(f"{name} repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()),
+                  file=sys.stderr, flush=True)
+        result = {"rates": rates, "pack_s": pack_s, "decode_bytes": fp32.decoder.decode_bytes()}
+        fp32.close()
+        int8.close()
+        return result
 
 
 def main() -> None:
@@ -105,7 +151,7 @@ def main() -> None:
                         choices=list(MODELS))
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per figure; the best is shown")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every run")
     args = parser.parse_args()
 
     import torch
@@ -114,33 +160,22 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     params = SamplingParams(temperature=1.0, top_k=100, top_p=1.0, max_new_tokens=args.new_tokens)
     bandwidth = memory_bandwidth(torch)
-    rows = []
-    for name in args.models:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            write_model(folder, name)
-            gen = TorchGenerator.from_pretrained(folder, device="cpu", dtype="fp32")
-            gen.stop_ids = frozenset()  # always write --new-tokens tokens
-            ours(gen, 1, SamplingParams(max_new_tokens=4))  # warm-up
-            b1 = max(ours(gen, 1, params) for _ in range(args.repeats))
-            hf = transformers_b1(folder, gen, params, torch, args.repeats)
-            started = time.perf_counter()
-            gen.decoder.pack()  # what the first batch of 2+ prompts does (x86 CPU, fp32)
-            pack_s = time.perf_counter() - started if gen.decoder.packed else None
-            b8 = max(ours(gen, 8, params) for _ in range(args.repeats))
-            bound = bandwidth / gen.decoder.decode_bytes()  # bytes one token reads
-            rows.append((name, b1, hf, b8, bound, pack_s))
-            gen.close()
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU, "
-          f"{args.new_tokens} new tokens, copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
-    print("| model | ours b1 tok/s | hf b1 tok/s | ours/hf | bound tok/s | share | weights packed in "
-          "| ours b8 tok/s | b8 vs 8x b1 |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, b1, hf, b8, bound, pack_s in rows:
-        hf_text, ratio = (f"{hf:.1f}", f"{b1 / hf:.2f}x") if hf else ("n/a", "n/a")
-        pack_text = f"{pack_s:.2f} s" if pack_s is not None else "not packed"
-        print(f"| {name} | {b1:.1f} | {hf_text} | {ratio} | {bound:.1f} | {b1 / bound:.0%} | {pack_text} "
-              f"| {b8:.1f} | {b8 / b1:.2f}x |")
+    results = {name: bench_model(name, params, args.repeats, torch) for name in args.models}
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.new_tokens} new tokens, "
+          f"{args.repeats} interleaved repeats, median (range); copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
+    print("| model | fp32 b1 tok/s | int8 b1 | transformers b1 | int8/fp32 b1 | fp32/transformers b1 "
+          "| fp32 b8 tok/s | int8 b8 | transformers b8 | int8/fp32 b8 | fp32/transformers b8 "
+          "| fp32 bound b1 | packed in |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, result in results.items():
+        r = result["rates"]
+        hf1 = (spread(r["hf b1"]), ratio(r["fp32 b1"], r["hf b1"])) if "hf b1" in r else ("n/a", "n/a")
+        hf8 = (spread(r["hf b8"]), ratio(r["fp32 b8"], r["hf b8"])) if "hf b8" in r else ("n/a", "n/a")
+        pack = f"{result['pack_s']:.2f} s" if result["pack_s"] is not None else "not packed"
+        print(f"| {name} | {spread(r['fp32 b1'])} | {spread(r['int8 b1'])} | {hf1[0]} | "
+              f"{ratio(r['int8 b1'], r['fp32 b1'])} | {hf1[1]} | {spread(r['fp32 b8'])} | {spread(r['int8 b8'])} | "
+              f"{hf8[0]} | {ratio(r['int8 b8'], r['fp32 b8'])} | {hf8[1]} | "
+              f"{bandwidth / result['decode_bytes']:.1f} | {pack} |")
 
 
 if __name__ == "__main__":

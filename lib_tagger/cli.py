@@ -15,6 +15,7 @@ from .settings import (
     NL_POSITIONS,
     OUTPUT_FORMATS,
     POSITIONS,
+    PRECISIONS,
     PRESETS,
     RATINGS,
     TASKS,
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--quant", choices=tuple(GGUF_FILES), default="q8_0",
                     help="which GGUF file of a DanTagGen model to use (TIPO publishes F16 only)")
     up.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    up.add_argument("--precision", choices=PRECISIONS, default="auto",
+                    help="weights of torch models: auto (8-bit on a CPU that runs it), fp32 or int8")
     up.add_argument("--models-dir", default=None, help="where model files live (default: the HF cache)")
     up.add_argument("--format", dest="prompt_format", default=None,
                     help="prompt format of a local model path: dart-sft, dart-base, dantaggen, dantaggen-quality, tipo")
@@ -106,7 +109,7 @@ def _settings_from(args: argparse.Namespace) -> UpsampleSettings:
         preset=args.preset, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p,
         ban_tags=args.ban, position=args.position, seed_mode="fixed", seed=args.seed,
         max_new_tokens=args.max_new_tokens, nl_prompt=args.nl_prompt, task=args.task, nl_length=args.nl_length,
-        nl_position=args.nl_position, output_format=args.output_format,
+        nl_position=args.nl_position, output_format=args.output_format, precision=args.precision,
     )
 
 

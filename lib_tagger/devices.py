@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
+#: CPU precisions of image taggers (see lib_tagger.torch_precision).
+VISION_PRECISIONS = ("fp32", "int8", "bf16")
 
 
 def cuda_available() -> bool:
@@ -62,3 +64,30 @@ def release(model, device) -> None:
         import torch
 
         torch.cuda.empty_cache()
+
+
+def cpu_threads(sysfs: str = "/sys/devices/system/cpu") -> tuple[int, int]:
+    """(physical cores, logical CPUs) this process may run on.
+
+    Decoding one token is bound by memory and shares a core badly with a hyperthread sibling, so
+    it runs best on one thread per physical core; prompt evaluation may use every logical CPU.
+    llama-cpp-python's own default (half the logical CPUs) assumes two threads per core and uses
+    half the cores of a machine without hyperthreading.
+    """
+    import os
+    from pathlib import Path
+
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        count = os.cpu_count() or 1
+        return max(count // 2, 1), count
+    cores = set()
+    for cpu in cpus:
+        topology = Path(sysfs, f"cpu{cpu}", "topology")
+        try:
+            cores.add((topology.joinpath("physical_package_id").read_text().strip(),
+                       topology.joinpath("core_id").read_text().strip()))
+        except OSError:  # no topology in sysfs: count each CPU as a core
+            cores.add(("", str(cpu)))
+    return max(len(cores), 1), max(len(cpus), 1)

@@ -26,6 +26,10 @@ TASKS = ("extend_tags", "add_caption", "caption_to_tags", "extend_both")
 NL_POSITIONS = ("end", "new_line", "before_break")
 #: How the result becomes the prompt: inserted (the prompt kept byte for byte), or a template (lib_tagger/output.py).
 OUTPUT_FORMATS = ("insert", "tags_first", "nl_first", "tags_only", "nl_only")
+#: Weights of torch models: auto (8-bit on a CPU that runs it, float32 elsewhere; a GPU takes its
+#: half type), fp32, or int8 (CPU; falls back to float32 with a message where it cannot run).
+#: GGUF models run in their file's own quantisation whatever this says.
+PRECISIONS = ("auto", "fp32", "int8")
 
 DEFAULT_MODEL = "dart-v2-moe-sft"
 #: Largest fixed tag seed (the backends take any seed modulo 2**64 or 2**32).
@@ -74,6 +78,7 @@ class UpsampleSettings:
     nl_length: str = "long"
     nl_position: str = "end"
     output_format: str = "insert"
+    precision: str = "auto"  # torch models' weights (GGUF keeps its own); last, like the TIPO fields
 
     def __post_init__(self) -> None:
         coerced = {f.name: _coerce(f.name, f.type, getattr(self, f.name)) for f in fields(self)}
@@ -164,6 +169,7 @@ class UpsampleSettings:
             "nl_length": LENGTHS,
             "nl_position": NL_POSITIONS,
             "output_format": OUTPUT_FORMATS,
+            "precision": PRECISIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

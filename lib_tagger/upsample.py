@@ -115,7 +115,7 @@ def upsample_prompts(
     manager = manager or get_manager()
     db = get_tag_db()
     started = time.perf_counter()
-    with manager.use(settings.model) as loaded:
+    with manager.use(settings.model, precision=settings.precision) as loaded:
         fmt = loaded.source.prompt_format
         family = family_of(fmt)
         prepared = [prepare_prompt(p, settings, width, height, fmt) for p in prompts]
@@ -155,6 +155,9 @@ class _Run:
     seconds: float = 0.0
     tokens: int = 0
     stopped: bool = False  # the user stopped the job before this prompt's calls were all done
+    #: Every call so far: its model input and the token ids it generated (what a prefix-keeping
+    #: backend rebuilds its context from, so a call evaluates only what is new).
+    history: list[tuple[str, list[int]]] = field(default_factory=list)
 
 
 def _never() -> bool:
@@ -185,8 +188,7 @@ def _run_plans(family: Family, fmt: str, generator, prepared: list[PreparedPromp
             if stop():
                 _stop(active)
                 break
-            answers = _generate(generator, [run.call for run in active], params, [run.seed for run in active],
-                                first, stop)
+            answers = _generate(generator, active, params, first, stop)
             first = False
             for run, answer in zip(active, answers):
                 if isinstance(answer, Generation) and answer.stopped:
@@ -195,6 +197,7 @@ def _run_plans(family: Family, fmt: str, generator, prepared: list[PreparedPromp
                 if isinstance(answer, Generation):
                     run.seconds += answer.seconds
                     run.tokens += len(answer.token_ids)
+                    run.history.append((run.call.model_input, list(answer.token_ids)))
                 try:
                     run.call = run.plan.throw(answer) if isinstance(answer, BaseException) else run.plan.send(answer)
                 except StopIteration as done:
@@ -208,11 +211,13 @@ def _stop(runs: list[_Run]) -> None:
         run.call, run.stopped = None, True
 
 
-def _generate(generator, calls: list[Call], params: SamplingParams, seeds: list[int],
-              first: bool, stop: ShouldStop) -> list[Generation | PromptTooLongError]:
-    """One round of calls. A too-long first input fails the upsampling; a later one is handed to
-    its plan (which then stops with what it has)."""
-    call_seeds = [seed + call.seed_offset for call, seed in zip(calls, seeds)]
+def _generate(generator, runs: list[_Run], params: SamplingParams, first: bool,
+              stop: ShouldStop) -> list[Generation | PromptTooLongError]:
+    """One round of the runs' next calls. A too-long first input fails the upsampling; a later one is
+    handed to its plan (which then stops with what it has). A call that names a prefix gets, on a
+    prefix-keeping backend, its run's earlier calls (inputs and generated ids)."""
+    calls = [run.call for run in runs]
+    call_seeds = [run.seed + call.seed_offset for call, run in zip(calls, runs)]
     reuse = getattr(generator, "reuses_prefix", False)
     if first or not reuse:
         try:
@@ -221,8 +226,8 @@ def _generate(generator, calls: list[Call], params: SamplingParams, seeds: list[
             if first:
                 raise
     answers: list[Generation | PromptTooLongError] = []
-    for call, seed in zip(calls, call_seeds):
-        extra = {"prefix": call.prefix} if reuse and call.prefix else {}
+    for call, seed, run in zip(calls, call_seeds, runs):
+        extra = {"prefix": list(run.history) or call.prefix} if reuse and call.prefix else {}
         if stop():
             answers.append(Generation("", stopped=True))
             continue

@@ -30,6 +30,7 @@ OPTION_PREFIX = "tagger_joytag_"
 SERVICE_DEFAULTS: dict[str, Any] = {
     "model": DEFAULT_INTERROGATOR,
     "device": "auto",
+    "precision": "fp32",
     "keep_loaded": True,
     "prompt_mode": "replace",
 }
@@ -64,6 +65,14 @@ class InterrogateUiError(UserError, ValueError):
     """A user-facing problem (no image, bad setting); the message says what to do."""
 
 
+def _check_precision(precision: str) -> None:
+    from lib_tagger.devices import VISION_PRECISIONS
+
+    if precision not in VISION_PRECISIONS:
+        choices = ", ".join(VISION_PRECISIONS)
+        raise InterrogateUiError(f"{OPTION_PREFIX}precision: must be one of {choices}, got {precision!r}")
+
+
 def _check_prompt_mode(mode: str) -> None:
     if mode not in PROMPT_MODES:
         choices = ", ".join(PROMPT_MODES)
@@ -81,9 +90,11 @@ class InterrogateSettings:
     prompt_mode: str = "replace"
     batch_size: int = 8
     options: TagOptions = field(default_factory=TagOptions)
+    precision: str = "fp32"  # on a CPU: fp32, int8 or bf16 (lib_tagger.torch_precision)
 
     def __post_init__(self) -> None:
         _check_prompt_mode(self.prompt_mode)
+        _check_precision(self.precision)
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise InterrogateUiError(f"{OPTION_PREFIX}batch_size: must be an integer >= 1, got {self.batch_size!r}")
 
@@ -124,6 +135,7 @@ def settings_from_options(get: Callable[[str, Any], Any], models_dir: str | None
         prompt_mode=value("prompt_mode"),
         batch_size=int(value("batch_size")),
         options=options,
+        precision=str(value("precision")),
     )
 
 
@@ -165,20 +177,25 @@ class InterrogateService:
         with self._gpu_lock():
             self._free_memory()
             try:
-                yield get_interrogator(model or settings.model, settings.models_dir, settings.device)
+                yield get_interrogator(model or settings.model, settings.models_dir, settings.device,
+                                       precision=settings.precision)
             finally:
                 if not settings.keep_loaded:
                     unload_interrogator()
 
-    def tag(self, image: Any, options: TagOptions | None = None, model: str | None = None) -> Any:
+    def tag(self, image: Any, options: TagOptions | None = None, model: str | None = None,
+            precision: str | None = None) -> Any:
         """The :class:`~lib_tagger.interrogate.postprocess.TagResult` of one PIL image.
 
-        ``options`` default to the settings'; ``model`` (a name, repo or folder) to the settings' interrogator.
+        ``options`` default to the settings'; ``model`` (a name, repo or folder) to the settings' interrogator;
+        ``precision`` (on a CPU) to the settings'.
         """
         from lib_tagger.interrogate.loading import predict_images
         from lib_tagger.interrogate.postprocess import describe
 
         settings = self.settings()
+        if precision is not None:
+            settings = replace(settings, precision=precision)
         with self._interrogator(settings, model) as interrogator:
             prediction = predict_images(interrogator, [image], batch_size=1)[0]
         return describe(prediction, options or settings.options)

@@ -34,13 +34,16 @@ class InterrogateRequest(BaseModel):
     image: str = Field(..., description="The image file (PNG, JPEG, WebP, ...) as base64, or a data: URL")
     model: str | None = Field(
         None,
-        description=f"The interrogator: {', '.join(INTERROGATORS)}, a hub repo id or a folder on the server; "
-        "default: the WebUI's setting",
+        description=f"The interrogator: {', '.join(INTERROGATORS)} (or its hub repo), or a folder in the models "
+        "folder; default: the WebUI's setting",
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Overrides of the WebUI's tag settings: " + ", ".join(option_names())
         + " (category_thresholds: {\"character\": 0.85}; mcut: [\"general\", \"character\"])",
+    )
+    precision: str | None = Field(
+        default=None, description="On a CPU: fp32, int8 (faster, scores within 0.03) or bf16; default: the setting"
     )
 
 
@@ -148,7 +151,7 @@ def register(
             model = remote.check_interrogator(request.model) if request.model else None
             name = display_model(request.model or current().settings().model)
             options = _options(current(), request.options)
-            result = current().tag(image, options, model=model)
+            result = current().tag(image, options, model=model, precision=request.precision)
         except HTTPException:
             raise
         except Exception as exc:  # model missing, corrupt, out of memory: say so, keep the server up

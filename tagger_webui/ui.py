@@ -19,6 +19,7 @@ from lib_tagger.settings import (
     NL_POSITIONS,
     OUTPUT_FORMATS,
     POSITIONS,
+    PRECISIONS,
     PRESETS,
     RATINGS,
     SEED_MODES,
@@ -119,6 +120,8 @@ def build(tab: str, defaults: UpsampleSettings) -> TaggerUi:
                                   elem_id=eid("seed"))
             c["max_new_tokens"] = gr.Slider(label="Max new tokens", minimum=1, maximum=1024, step=1,
                                             value=defaults.max_new_tokens, elem_id=eid("max_new_tokens"))
+            c["precision"] = gr.Radio(label="Precision (torch models)", choices=list(PRECISIONS),
+                                      value=defaults.precision, elem_id=eid("precision"))
         with gr.Row():
             preview_button = gr.Button("Upsample now", elem_id=eid("preview_button"))
             apply_button = gr.Button("Apply to prompt", elem_id=eid("apply_button"))

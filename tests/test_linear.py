@@ -123,3 +123,26 @@ def test_the_decoder_stores_wide_projections_transposed_on_cpu(tmp_path):
     layer = model.layers[0]
     assert layer["qkv"].transposed and layer["gate_up"].transposed and model.lm_head.transposed
     assert not layer["down"].transposed  # more inputs than outputs: plain is faster
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_the_decoder_owns_every_weight_so_the_files_pages_are_not_kept(tmp_path, int8):
+    from lib_tagger.generate.checkpoint import load_state, read_config
+    from lib_tagger.generate.linear import int8_problem
+
+    if int8 and int8_problem(CPU) is not None:
+        pytest.skip(int8_problem(CPU))
+    tm.write_decoder_folder(tmp_path, tm.tiny_config("mistral", 64), seed=2)
+    config = read_config(tmp_path)
+    state = load_state(tmp_path, config)
+    # As a memory-mapped file hands them out: every tensor a view into one buffer.
+    buffer = torch.cat([t.flatten() for t in state.values()])
+    offset, views = 0, {}
+    for key, tensor in state.items():
+        views[key] = buffer[offset:offset + tensor.numel()].view(tensor.shape)
+        offset += tensor.numel()
+    model = Decoder(config, views, CPU, torch.float32, pack_weights=False, int8=int8)
+    held = [model.embed, model.norm] + [t for layer in model.layers for t in (layer["ln1"], layer["ln2"])]
+    held += [lin.weight for layer in model.layers for lin in model._linears(layer) if hasattr(lin, "weight")]
+    held += [lin.bias for layer in model.layers for lin in model._linears(layer) if lin.bias is not None]
+    assert held and all(t.untyped_storage().data_ptr() != buffer.untyped_storage().data_ptr() for t in held)

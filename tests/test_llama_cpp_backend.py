@@ -441,3 +441,84 @@ def test_prefix_reuse_survives_the_context_growing(files, evals):
     finally:
         gen.close()
         other.close()
+
+
+ROUND3 = TOPUP + ", sky, cloud"
+
+
+def test_a_chain_of_prefixes_is_built_the_same_way_whatever_ran_before(q8, evals):
+    lengths = [len(q8.tokenize_prompt(p)) for p in (PROMPT, TOPUP, ROUND3)]
+    q8.generate([PROMPT], SAMPLE, [1])
+    q8.generate([TOPUP], SAMPLE, [2], prefix=PROMPT)
+    evals.clear()
+    [continued] = q8.generate([ROUND3], SAMPLE, [3], prefix=[PROMPT, TOPUP])
+    assert _prompt_evals(evals) == [(lengths[1], lengths[2] - lengths[1])]  # only what is new since TOPUP
+    q8.generate([OTHER], SAMPLE, [9])
+    evals.clear()
+    [rebuilt] = q8.generate([ROUND3], SAMPLE, [3], prefix=[PROMPT, TOPUP])
+    # Rebuilt prefix by prefix, exactly as the kept state was.
+    assert _prompt_evals(evals) == [(0, lengths[0]), (lengths[0], lengths[1] - lengths[0]),
+                                    (lengths[1], lengths[2] - lengths[1])]
+    assert rebuilt.token_ids == continued.token_ids
+
+
+def test_a_prefix_in_the_chain_the_prompt_does_not_begin_with_is_skipped(q8, evals):
+    q8.generate([OTHER], SAMPLE, [9])
+    evals.clear()
+    [out] = q8.generate([ROUND3], SAMPLE, [3], prefix=[PROMPT, OTHER, TOPUP])
+    first, topup, full = (len(q8.tokenize_prompt(p)) for p in (PROMPT, TOPUP, ROUND3))
+    assert _prompt_evals(evals) == [(0, first), (first, topup - first), (topup, full - topup)]
+    assert out.token_ids == q8.generate([ROUND3], SAMPLE, [3], prefix=[PROMPT, TOPUP])[0].token_ids
+
+
+def test_decoding_uses_one_thread_per_physical_core(files):
+    from lib_tagger.devices import cpu_threads
+
+    gen = LlamaCppGenerator.load(files["q8_0"][0], n_gpu_layers=0)
+    try:
+        assert (gen._llm.n_threads, gen._llm.n_threads_batch) == cpu_threads()
+    finally:
+        gen.close()
+    one = LlamaCppGenerator.load(files["q8_0"][0], n_gpu_layers=0, n_threads=1)
+    try:
+        assert one._llm.n_threads == 1
+    finally:
+        one.close()
+
+
+def test_physical_cores_are_counted_from_the_cpu_topology(tmp_path, monkeypatch):
+    import os
+
+    from lib_tagger.devices import cpu_threads
+
+    for cpu, core in ((0, 0), (1, 0), (2, 1), (3, 1)):  # two cores with two hyperthreads each
+        topology = tmp_path / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text("0\n")
+        (topology / "core_id").write_text(f"{core}\n")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert cpu_threads(str(tmp_path)) == (2, 4)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2})  # one CPU of each core allowed
+    assert cpu_threads(str(tmp_path)) == (2, 2)
+    assert cpu_threads(str(tmp_path / "missing")) == (2, 2)  # no topology: each CPU counts as a core
+
+
+def test_a_round_that_goes_on_with_the_generated_tokens_reuses_them(solo, evals):
+    base = len(solo.tokenize_prompt(PROMPT))
+    for seed in range(50):  # a first round whose first 3 tokens read back as the same tokens
+        [first] = solo.generate([PROMPT], SAMPLE, [seed])
+        follow = PROMPT + solo._llm.detokenize(first.token_ids[:3]).decode(errors="replace").lstrip() + " hat"
+        full = solo.tokenize_prompt(follow)
+        if full[base:base + 3] == first.token_ids[:3]:
+            break
+    else:
+        pytest.fail("no seed's first tokens read back as themselves")
+    evals.clear()
+    [reused] = solo.generate([follow], SAMPLE, [2], prefix=[(PROMPT, first.token_ids)])
+    assert evals[0] == (base + 3, len(full) - base - 3)  # the generated tokens are kept
+    solo.generate([OTHER], SAMPLE, [9])
+    evals.clear()
+    [rebuilt] = solo.generate([follow], SAMPLE, [2], prefix=[(PROMPT, first.token_ids)])
+    # Rebuilt as it was built: the first input in one go, the generated tokens one at a time.
+    assert evals[:5] == [(0, base), (base, 1), (base + 1, 1), (base + 2, 1), (base + 3, len(full) - base - 3)]
+    assert rebuilt.token_ids == reused.token_ids

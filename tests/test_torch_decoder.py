@@ -9,8 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lib_tagger.generate.base import ModelLoadError  # noqa: E402
+from lib_tagger.generate.checkpoint import DecoderConfig, read_config  # noqa: E402
 from lib_tagger.generate.linear import packing_available  # noqa: E402
-from lib_tagger.generate.torch_model import Decoder, DecoderConfig, read_config  # noqa: E402
+from lib_tagger.generate.torch_model import Decoder  # noqa: E402
 from tests.factories import torch_models as tm  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

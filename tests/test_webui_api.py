@@ -134,9 +134,11 @@ def test_app_start_registers_our_route_and_joytags(webui):
 def test_route_gguf_file_without_llama_cpp_is_4xx_naming_what_to_install(client, monkeypatch, tmp_path, capsys):
     import sys
 
+    from tagger_webui import settings_page
     from tests.factories.gguf_models import write_llama_gguf
 
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # not importable, as when it is not installed
+    monkeypatch.setattr(settings_page, "models_dir", lambda: str(tmp_path))  # a file the API may name
     gguf = write_llama_gguf(tmp_path / "beta.gguf")
     response = client.post("/tagger/v1/upsample", json={"prompt": "1girl", "settings": {"model": str(gguf)}})
     assert response.status_code == 422, response.text

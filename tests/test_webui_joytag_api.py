@@ -371,3 +371,16 @@ def test_wd_model_returns_ratings(client, models_folder):
     body = response.json()
     assert tuple(body["ratings"]) == RATINGS and body["rating"] == max(body["ratings"], key=body["ratings"].get)
     assert body["tags"][0]["tag"] == body["rating"] and body["model"] == "wd-vit"
+
+
+def test_a_request_may_ask_for_a_cpu_precision(client, settings):
+    from lib_tagger.generate.linear import int8_problem
+
+    image, _ = png_b64(3)
+    response = client.post(joytag_api.INTERROGATE_PATH, json={"image": image, "precision": "int8"})
+    assert response.status_code == 200 and response.json()["tags"]
+    from lib_tagger.interrogate import loading
+
+    assert loading._cache._model.precision == ("int8" if int8_problem("cpu") is None else "fp32")
+    bad = client.post(joytag_api.INTERROGATE_PATH, json={"image": image, "precision": "int4"})
+    assert bad.status_code == 422 and "tagger_joytag_precision" in bad.json()["detail"]

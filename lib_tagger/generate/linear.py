@@ -1,11 +1,14 @@
-"""The decoder's matrix products: ``F.linear``, or MKL's packed GEMM on x86 CPUs in float32.
+"""The decoder's matrix products, and the form each weight is kept in: :func:`make_linear` chooses.
+
+Forms: plain (``F.linear``), transposed (one-row products on a CPU), MKL-packed (batches on x86
+CPUs in float32) and 8-bit (:class:`Int8Linear`, on CPUs with torch's x86 quantized engine).
 
 Decoding multiplies the same weights by a few rows (one per prompt of a batch) hundreds of times.
 MKL can store a weight once in its own blocked layout (``cblas_sgemm_pack``) and multiply by it
 repeatedly without re-laying it out; on a CPU that makes a product with 2-16 rows about 2x faster
 than ``F.linear``, but one row (batch 1, bound by reading the weights) about 5-10% slower. torch
 exposes this as ``torch.ops.mkl._mkl_linear`` (the kernel its own compiler uses for CPU linears).
-The packed copy replaces the plain weight, so no memory is added. Where the op is missing (other
+The packed copy replaces the plain weight, one weight at a time. Where the op is missing (other
 builds, other devices) or fails a one-time self-check against ``F.linear``, weights stay plain.
 
 For one row on a CPU, a weight with at least as many outputs as inputs is read faster stored
@@ -15,9 +18,16 @@ the fused QKV / gate-up projections of these models gain 10-30%.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import warnings
+
 #: The row count MKL is told to pack for: the layout it picks suits the 2-16 rows of a batched decode step.
 PACK_ROWS = 8
 _pack_ok: bool | None = None  # the self-check's verdict, once per process
+_int8_problem: str | None = None  # why 8-bit products cannot run here ("" when they can), once per process
+#: Up to this many rows (a decode step), :class:`Int8Linear` keeps its input buffer between calls.
+_KEPT_INPUT_ROWS = 64
 
 
 def packing_available(device, dtype) -> bool:
@@ -108,3 +118,146 @@ class Linear:
         size = 4 if self.weight is None else self.weight.element_size()
         total = self.out_features * self.in_features * size
         return total + (0 if self.bias is None else self.bias.numel() * self.bias.element_size())
+
+
+def int8_problem(device) -> str | None:
+    """None when :class:`Int8Linear` runs on ``device`` here, else why not (one line, for the user)."""
+    import torch
+
+    global _int8_problem
+    if getattr(device, "type", str(device)) != "cpu":
+        return f"8-bit weights run on the CPU only, not on {device}"
+    if _int8_problem is None:
+        _int8_problem = _int8_self_check(torch)
+    return _int8_problem or None
+
+
+def _int8_engine(torch) -> str | None:
+    """The quantized engine to use: torch's x86 one (fbgemm), or None where the build has none."""
+    engines = getattr(torch.backends.quantized, "supported_engines", [])
+    return next((name for name in ("x86", "fbgemm") if name in engines), None)
+
+
+def _int8_self_check(torch) -> str:
+    """"" when 8-bit products are within 3% of ``F.linear`` on a small case, else the reason."""
+    engine = _int8_engine(torch)
+    if engine is None:
+        return "this torch build has no x86 quantized engine (fbgemm) for 8-bit weights"
+    try:
+        generator = torch.Generator().manual_seed(0)
+        weight = torch.randn(40, 72, generator=generator)
+        bias = torch.randn(40, generator=generator)
+        layer = Int8Linear(weight, bias)
+        for rows in (1, 3, 8):
+            x = torch.randn(rows, 72, generator=generator)
+            expected = torch.nn.functional.linear(x, weight, bias)
+            if (layer(x) - expected).norm() > 0.03 * expected.norm():
+                return "torch's 8-bit products disagree with float32 on this CPU"
+    except (AttributeError, RuntimeError, NotImplementedError) as exc:
+        return f"this torch build cannot run 8-bit products ({type(exc).__name__}: {str(exc)[:80]})"
+    return ""
+
+
+@contextlib.contextmanager
+def _quiet_quantization():
+    """torch 2.13 warns that its quantized tensor types are deprecated; we make one per weight at load."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*quantiz.*deprecated", category=UserWarning)
+        yield
+
+
+@functools.cache
+def _has_vnni() -> bool:
+    """True on x86 CPUs with VNNI (8-bit dot products that add in 32 bits, without saturation)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            flags = next((line for line in info if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " avx512_vnni" in flags or " avx_vnni" in flags
+
+
+class Int8Linear:
+    """``y = x @ W.T + bias`` with ``W`` in 8 bits: a scale per output row, products in int8 (fbgemm).
+
+    ``quantized::linear_dynamic`` (what ``torch.ao.quantization.quantize_dynamic`` runs) quantizes
+    its whole input with one scale, so a row's result would depend on the other rows of a batch.
+    Each row is therefore divided by its own largest magnitude first, and a fixed row holding -1
+    and +1 goes in with them: the input range is always [-1, 1], every row is quantized alone
+    (a scale per row), and a batch row gets exactly what the same row gets alone. The weights
+    take a quarter of the bytes, which is what one-row products wait for, and the same form
+    serves any row count, so batches need no second copy.
+    """
+
+    __slots__ = ("_inputs", "bias", "in_features", "out_features", "packed", "reduce_range")
+
+    def __init__(self, weight, bias=None) -> None:
+        import torch
+
+        self.out_features, self.in_features = weight.shape
+        self.bias = None if bias is None else bias.detach().float()
+        weight = weight.detach().float()
+        scales = (weight.abs().amax(dim=1) / 127.0).clamp_(min=1e-12).double()
+        zeros = torch.zeros(self.out_features, dtype=torch.long)
+        engine = _int8_engine(torch)
+        previous = torch.backends.quantized.engine
+        with _quiet_quantization():
+            try:
+                torch.backends.quantized.engine = engine
+                q = torch.quantize_per_channel(weight, scales, zeros, 0, torch.qint8)
+                self.packed = torch.ops.quantized.linear_prepack(q, None)
+            finally:
+                torch.backends.quantized.engine = previous
+        # Row count -> input buffer, row 0 the fixed range row (callers hold a lock: one call at a time).
+        self._inputs: dict[int, object] = {}
+        # Without VNNI, x86 adds pairs of u8*s8 products in 16 bits: 7-bit inputs cannot overflow.
+        self.reduce_range = not _has_vnni()
+
+    def __call__(self, x):
+        import torch
+
+        rows = x.reshape(-1, self.in_features)
+        if rows.dtype != torch.float32:
+            rows = rows.float()
+        count = rows.shape[0]
+        scaled = self._inputs.get(count)
+        if scaled is None:
+            scaled = torch.zeros(count + 1, self.in_features)
+            scaled[0, 0], scaled[0, -1] = -1.0, 1.0
+            if count <= _KEPT_INPUT_ROWS:  # decode steps repeat their row count; images are too big to keep
+                self._inputs[count] = scaled
+        size = torch.linalg.vector_norm(rows, float("inf"), dim=1, keepdim=True).clamp_(min=1e-30)
+        torch.div(rows, size, out=scaled[1:])
+        out = torch.ops.quantized.linear_dynamic(scaled, self.packed, self.reduce_range)[1:]
+        out = out * size if self.bias is None else torch.addcmul(self.bias, out, size)
+        return out.view(*x.shape[:-1], self.out_features)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the 8-bit weight, its row scales and the bias."""
+        total = self.out_features * (self.in_features + 8)
+        return total + (0 if self.bias is None else self.bias.numel() * 4)
+
+
+def make_linear(parts: list, bias=None, *, device, dtype, int8: bool = False, pack: bool = False):
+    """The product for weight ``parts`` (``[out_i, in]`` each, fused along the outputs) in the form
+    that suits ``device``: 8-bit with ``int8`` (the caller checked :func:`int8_problem`), else
+    transposed where :func:`wants_transposed`, else plain; MKL-packed at once with ``pack``."""
+    import torch
+
+    if int8:
+        weight = torch.cat(parts) if len(parts) > 1 else parts[0]
+        return Int8Linear(weight, bias)
+    parts = [p.to(dtype=dtype) for p in parts]
+    transposed = wants_transposed(sum(p.shape[0] for p in parts), parts[0].shape[1], device)
+    # Built in one allocation, owned (a view into a memory-mapped file would keep its pages in RSS).
+    if transposed:
+        weight = torch.cat([p.t() for p in parts], dim=1) if len(parts) > 1 else parts[0].t().contiguous()
+    else:
+        weight = torch.cat(parts) if len(parts) > 1 else parts[0].clone()
+    del parts
+    lin = Linear(weight.to(device), None if bias is None else bias.to(device=device, dtype=dtype),
+                 transposed=transposed)
+    if pack:
+        lin.pack()
+    return lin

@@ -6,11 +6,19 @@ that top-p/min-p see the distribution before temperature (unlike transformers). 
 penalty covers the tokens generated so far (llama.cpp semantics), not the prompt. A fixed seed
 repeats exactly on the same build and device.
 
-Prefix reuse: a call may name a ``prefix`` its prompts begin with (DanTagGen's top-up rounds
-re-send the first round's input). The context then keeps that prefix as evaluated on its own
-from an empty context, and later calls with the same prefix evaluate only the rest of their
-prompt. Because the kept state is always "the prefix alone, evaluated in one go", a result does
-not depend on which calls ran before it.
+Prefix reuse: a call may name the earlier rounds its prompts continue (DanTagGen's top-up
+rounds each re-send the round before's input with the tags it found after it): each round's input
+and the tokens generated after it. The context is then always built the same way, a function of
+those rounds and the prompt alone: the context of the last round the prompt begins with (built
+the same way, recursively; the first round's input evaluated in one go from an empty context),
+then the generated tokens of that round the prompt goes on with, one at a time as they were
+generated, then the prompt's rest in one go. After a call the context keeps its prompt and its
+generated tokens, so the next round evaluates only its new tokens; when something else ran in
+between, the context is rebuilt in the same steps, so a result does not depend on which calls
+ran before it.
+
+Threads: one per physical core for decoding, every logical CPU for prompt evaluation
+(:func:`lib_tagger.devices.cpu_threads`), not llama-cpp-python's half of the logical CPUs.
 """
 
 from __future__ import annotations
@@ -28,7 +36,10 @@ from typing import Any
 from lib_tagger.generate.base import Generation, ModelLoadError, PromptTooLongError, SamplingParams, ShouldStop
 
 _HEADER_CHUNK = 4 * 2**20  # DanTagGen's header (metadata, vocabulary, tensor list) is about 1 MiB
-DEFAULT_CONTEXT = 512  # DanTagGen prompts are ~100-200 tokens; room for 256+ new tokens
+# DanTagGen's first input is ~100-200 tokens; its fourth round's input holds the tags of three
+# rounds more (~450 tokens) and needs room for 128+ new ones: growing the context mid-prompt
+# re-opens the model, so the first context already holds that.
+DEFAULT_CONTEXT = 1024
 _CONTEXT_STEP = 256
 
 # ggml type id -> (elements per block, bytes per block), to find the bytes a tensor needs. Types
@@ -282,9 +293,9 @@ class LlamaCppGenerator:
         self.ban_candidates = tuple(ban_candidates)
         self._bans: dict[tuple[str, ...], BannedNext | None] = {}
         self._lock = threading.Lock()
-        # Prompt ids that sit at the start of the context, evaluated in one go from an empty
-        # context: the only state a later call may reuse. None when unknown.
-        self._kept: list[int] | None = None
+        # (ids, boundaries): the context holds ``ids``, built in steps that ended at each boundary
+        # (see the module notes); the only state a later call may reuse. None when unknown.
+        self._kept: tuple[list[int], tuple[int, ...]] | None = None
         self._llm = self._open(options["n_ctx"])
         self.n_ctx_train: int = header.context_length or _model_context(self._llm)
         self.vocab = LlamaCppVocab(self._llm)
@@ -303,16 +314,21 @@ class LlamaCppGenerator:
 
         ``n_gpu_layers``: None offloads every layer, 0 keeps the model on the CPU; a llama.cpp
         build without GPU support always runs on the CPU. ``n_ctx``: the first context size
-        (None: 512, capped by the model's training context); it grows when a prompt needs more.
+        (None: 1024, capped by the model's training context); it grows when a prompt needs more.
+        ``n_threads``: decoding threads (None: one per physical core).
         ``ban_candidates`` (known tag names) lets wildcard and regex bans expand to whole tags.
         """
         path = Path(path)
         header = read_gguf_header(path)
+        from lib_tagger.devices import cpu_threads
+
         limit = header.context_length or DEFAULT_CONTEXT
         first_ctx = min(n_ctx or DEFAULT_CONTEXT, limit)
+        cores, logical = cpu_threads()
         options = {
             "n_gpu_layers": _gpu_layers(n_gpu_layers),
-            "n_threads": n_threads,
+            "n_threads": n_threads or cores,
+            "n_threads_batch": max(n_threads or 0, logical),
             "n_ctx": first_ctx,
         }
         return cls(path, header, options, name or path.stem, ban_candidates)
@@ -329,6 +345,7 @@ class LlamaCppGenerator:
                 n_ctx=n_ctx,
                 n_batch=min(512, n_ctx),
                 n_threads=self._options["n_threads"],
+                n_threads_batch=self._options["n_threads_batch"],
                 last_n_tokens_size=n_ctx,
                 use_mmap=False,  # read into memory of its own: a file replaced under it cannot end the process
                 verbose=False,
@@ -380,17 +397,18 @@ class LlamaCppGenerator:
         seeds: Sequence[int],
         banned_next: BannedNext | None = None,
         *,
-        prefix: str | None = None,
+        prefix: str | Sequence[EarlierRound] | None = None,
         should_stop: ShouldStop | None = None,
     ) -> list[Generation]:
         """Continue each prompt with its seed until eos or ``params.max_new_tokens``.
 
         ``banned_next(generated_ids)`` may return token ids that must not come next; without it,
         ``params.banned_tags`` are compiled against this vocabulary when any are given.
-        ``prefix``: text the prompts begin with whose evaluated state is worth keeping (e.g. an
-        earlier call's prompt that these prompts continue); when the context still holds it, only
-        the rest of each prompt is evaluated. A prompt whose tokens do not begin with the prefix's
-        is evaluated whole. Without a prefix every prompt starts from an empty context.
+        ``prefix``: the earlier rounds these prompts continue, first round first, each as its
+        input text and the token ids generated after it (a text alone: nothing generated). The
+        context is built from them (see the module notes) and only what it does not already hold
+        is evaluated; a round whose input the prompt's tokens do not begin with is skipped.
+        Without a prefix every prompt is evaluated whole from an empty context.
         ``should_stop`` is polled before each prompt and after each token: once True, the prompt being
         continued and those not begun come back with ``stopped=True``.
         """
@@ -398,19 +416,21 @@ class LlamaCppGenerator:
             raise ValueError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
         if params.temperature < 0 or params.max_new_tokens < 0:
             raise ValueError("temperature and max_new_tokens must not be negative")
+        earlier = [prefix] if isinstance(prefix, str) else list(prefix or ())
         with self._lock:
             self._require_open()
             if banned_next is None and params.banned_tags:
                 banned_next = self._bans_for(params.banned_tags)  # None when nothing to ban
-            prefix_ids = self.tokenize_prompt(prefix) if prefix else []
+            chain = [(self.tokenize_prompt(text), list(generated)) for text, generated in
+                     ((r, ()) if isinstance(r, str) else r for r in earlier) if text]
             stop = should_stop or _never
             return [Generation("", stopped=True) if stop() else
-                    self._generate_one(prompt, params, _llama_seed(seed), banned_next, prefix_ids, stop)
+                    self._generate_one(prompt, params, _llama_seed(seed), banned_next, chain, stop)
                     for prompt, seed in zip(prompts, seeds)]
 
     def _generate_one(
         self, prompt: str, params: SamplingParams, seed: int, banned_next: BannedNext | None,
-        prefix_ids: list[int], should_stop: ShouldStop,
+        chain: list[tuple[list[int], list[int]]], should_stop: ShouldStop,
     ) -> Generation:
         start = time.perf_counter()
         ids = self.tokenize_prompt(prompt)
@@ -423,7 +443,8 @@ class LlamaCppGenerator:
         stopped = False
         if max_new > 0:
             processors = [_BanProcessor(banned_next, len(ids))] if banned_next is not None else None
-            kept = self._start_context(ids, prefix_ids)
+            bounds = _plan(ids, chain)
+            self._start_context(ids, bounds)
             llm.set_seed(seed)
             is_end = self.vocab.is_end
             for token in llm.generate(
@@ -443,31 +464,39 @@ class LlamaCppGenerator:
                 if should_stop():
                     stopped = True
                     break
-            self._kept = kept
+            # The context holds the prompt built in ``bounds``, then generated tokens one at a time.
+            held = llm.n_tokens
+            self._kept = (ids + out[:held - len(ids)], (*bounds, *range(len(ids), held + 1)))
         text = llm.detokenize(out, special=True).decode("utf-8", errors="replace")
         pieces = [self.vocab.decode_piece(t) for t in out]
         return Generation(text=text, pieces=pieces, token_ids=out, prompt_tokens=len(ids),
                           seconds=time.perf_counter() - start, stopped=stopped)
 
-    def _start_context(self, ids: list[int], prefix_ids: list[int]) -> list[int]:
-        """Leave in the context what ``llm.generate(ids)`` may keep; return what will then be kept.
+    def _start_context(self, ids: list[int], bounds: tuple[int, ...]) -> None:
+        """Leave in the context ``ids[:bounds[-1]]``, built in steps ending at ``bounds`` (nothing
+        without bounds); ``llm.generate(ids)`` then evaluates the rest in one go.
 
-        That is nothing (``llm.reset()``: the whole prompt is evaluated in one go) unless the
-        prompt extends ``prefix_ids``: then the prefix evaluated alone, reused when the context
-        already holds exactly that, else evaluated now.
+        What the context already holds, built in the same first steps, is kept; the rest is
+        evaluated now.
         """
         llm = self._llm
         kept, self._kept = self._kept, None  # unknown until the generation ends normally
-        n = len(prefix_ids)
-        if not 0 < n < len(ids) or ids[:n] != prefix_ids:
-            llm.reset()
-            return ids
-        if kept == prefix_ids:
-            llm.n_tokens = n  # keep the prefix; generate() drops the rest and evaluates ids[n:]
+        reuse = 0
+        if kept is not None and bounds:
+            kept_ids, kept_bounds = kept
+            same = _common_length(kept_ids, ids)
+            for index, bound in enumerate(bounds):
+                if index >= len(kept_bounds) or kept_bounds[index] != bound or bound > same:
+                    break
+                reuse = index + 1
+        done = bounds[reuse - 1] if reuse else 0
+        if reuse:
+            llm.n_tokens = done  # keep that much; the next eval drops the rest
         else:
             llm.reset()
-            llm.eval(prefix_ids)
-        return prefix_ids
+        for bound in bounds[reuse:]:
+            llm.eval(ids[done:bound])
+            done = bound
 
     def _bans_for(self, patterns: Sequence[str]) -> BannedNext | None:
         key = tuple(patterns)
@@ -486,6 +515,32 @@ class LlamaCppGenerator:
 
 def _never() -> bool:
     return False
+
+
+#: An earlier round a prompt continues: its input text and the token ids generated after it.
+EarlierRound = str | tuple[str, Sequence[int]]
+
+
+def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _plan(ids: list[int], rounds: list[tuple[list[int], list[int]]]) -> tuple[int, ...]:
+    """Where the steps that build the context for ``ids`` end (see the module notes), the last
+    one short of ``ids``; () when ``ids`` continues none of the ``rounds``."""
+    for index in range(len(rounds) - 1, -1, -1):
+        text, generated = rounds[index]
+        n = len(text)
+        if n < len(ids) and ids[:n] == text:
+            bounds = (*_plan(text, rounds[:index]), n)
+            follows = _common_length(generated, ids[n:len(ids) - 1])  # generated tokens the prompt goes on with
+            return bounds + tuple(range(n + 1, n + follows + 1))
+    return ()
 
 
 def _llama_seed(seed: int) -> int:

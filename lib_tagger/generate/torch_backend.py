@@ -14,6 +14,36 @@ from lib_tagger.generate.tokenizer import TagTokenizer, load_tokenizer
 from lib_tagger.generate.torch_model import Decoder
 
 DART_STOP_TAG = "</general>"
+_DTYPE_NAMES = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}
+
+
+def choose_precision(precision: str, device, dtype: str = "auto") -> tuple[object, bool, str]:
+    """(float dtype, 8-bit weights?, notice) for ``precision`` on ``device``.
+
+    auto: 8-bit on a CPU that runs it (README, Benchmarks: why), float32 on other CPUs,
+    ``dtype`` on a GPU, and ``dtype`` anywhere when one is named (not "auto"); fp32: float32
+    anywhere; int8: 8-bit, or where it cannot run the float type with a notice saying why.
+    """
+    import torch
+
+    from lib_tagger.devices import pick_dtype
+    from lib_tagger.generate.linear import int8_problem
+    from lib_tagger.settings import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return torch.float32, False, ""
+    float_dtype = pick_dtype(device, dtype)
+    if precision == "auto" and dtype not in ("", "auto"):
+        return float_dtype, False, ""
+    problem = int8_problem(device)
+    if problem is None:
+        return torch.float32, True, ""
+    notice = ""
+    if precision == "int8":
+        notice = f"int8 was asked for, but {problem}: running in {_DTYPE_NAMES.get(str(float_dtype), float_dtype)}"
+    return float_dtype, False, notice
 
 
 def _never() -> bool:
@@ -27,9 +57,13 @@ class TorchGenerator:
     """
 
     def __init__(
-        self, decoder: Decoder, tokenizer: TagTokenizer, name: str = "", ban_candidates: Iterable[str] = ()
+        self, decoder: Decoder, tokenizer: TagTokenizer, name: str = "", ban_candidates: Iterable[str] = (),
+        notice: str = "",
     ) -> None:
         self.decoder = decoder
+        #: What the weights run in (int8, fp32, bf16, fp16), and why not what was asked for ("" if it was).
+        self.precision = "int8" if decoder.int8 else _DTYPE_NAMES.get(str(decoder.dtype), str(decoder.dtype))
+        self.notice = notice
         self.tokenizer = tokenizer
         self.name = name
         self.ban_candidates = tuple(ban_candidates)
@@ -45,16 +79,22 @@ class TorchGenerator:
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, device: str = "auto", dtype: str = "auto", ban_candidates: Iterable[str] = ()
+        cls, folder: str | Path, device: str = "auto", dtype: str = "auto", ban_candidates: Iterable[str] = (),
+        precision: str = "auto",
     ) -> TorchGenerator:
         """Load ``config.json``, the safetensors weights and the tokenizer (``tokenizer.json``, or
-        SentencePiece ``tokenizer.model`` + ``added_tokens.json``) from ``folder``."""
-        from lib_tagger.devices import pick_device, pick_dtype
+        SentencePiece ``tokenizer.model`` + ``added_tokens.json``) from ``folder``.
+
+        ``precision``: auto, fp32 or int8 (see :func:`choose_precision`); ``dtype`` is the float
+        type where it is not fp32 (auto: fp32 on a CPU, bf16/fp16 on a GPU).
+        """
+        from lib_tagger.devices import pick_device
 
         torch_device = pick_device(device)
-        decoder = Decoder.from_folder(folder, torch_device, pick_dtype(torch_device, dtype))
+        torch_dtype, int8, notice = choose_precision(precision, torch_device, dtype)
+        decoder = Decoder.from_folder(folder, torch_device, torch_dtype, int8=int8)
         tokenizer = load_tokenizer(folder)
-        return cls(decoder, tokenizer, name=Path(folder).name, ban_candidates=ban_candidates)
+        return cls(decoder, tokenizer, name=Path(folder).name, ban_candidates=ban_candidates, notice=notice)
 
     def bans_for(self, patterns: Sequence[str]) -> Bans:
         """Compiled bans for ``patterns`` (cached per distinct pattern list)."""

@@ -1,227 +1,27 @@
 """A small decoder-only transformer in plain torch for LLaMA, Mistral and Mixtral checkpoints.
 
-It reads the Hugging Face ``config.json`` and ``model.safetensors`` (or a sharded
-``model.safetensors.index.json``) with the exact HF key names and reproduces the HF forward pass
+It takes a checkpoint read by :mod:`~lib_tagger.generate.checkpoint` (the HF ``config.json`` and
+safetensors weights with the exact HF key names) and reproduces the HF forward pass
 (RMSNorm, rotate-half RoPE, grouped-query attention, optional sliding window, gated MLP or top-k
 mixture of experts). It needs no transformers model class, so it runs on A1111's transformers 4.30.
 
 Inference only: a preallocated KV cache holds keys/values for ``batch x max_len`` slots, batches
-are left-padded and described by a per-slot validity mask.
+are left-padded and described by a per-slot validity mask. The form each projection weight is
+kept in (float, transposed, packed for batches, 8-bit) is :mod:`~lib_tagger.generate.linear`'s choice.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lib_tagger.generate.base import ModelLoadError
-from lib_tagger.models.files import read_json
+from lib_tagger.generate.checkpoint import DecoderConfig, load_state, read_config
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
-MODEL_TYPES = ("llama", "mistral", "mixtral")
-ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "mish")
-_IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)  # a buffer older transformers releases saved
 #: Up to this many rows, every chosen expert runs on all rows (weights read once, zero-weighted rows
 #: wasted): right on a GPU, where reading weights dominates. On a CPU a product reads its weight
 #: more slowly the more rows it has (bench/bench_row_products.py), so from 2 rows on each expert runs
 #: on its own rows only.
 _MOE_DENSE_ROWS = {"cuda": 16, "cpu": 1}
-
-
-@dataclass(frozen=True)
-class DecoderConfig:
-    """The architecture fields of a HF ``config.json`` this decoder understands."""
-
-    model_type: str
-    vocab_size: int
-    hidden_size: int
-    intermediate_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    rms_norm_eps: float
-    rope_theta: float
-    max_positions: int
-    sliding_window: int | None
-    hidden_act: str
-    tie_word_embeddings: bool
-    num_experts: int
-    experts_per_token: int
-    attention_bias: bool
-    mlp_bias: bool
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = CONFIG_FILE) -> DecoderConfig:
-        """Validate ``data`` (a parsed config.json); ModelLoadError names ``source`` and the field."""
-
-        def need_int(name: str, default: int | None = None) -> int:
-            value = data.get(name, default)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ModelLoadError(f"{source}: field {name!r} must be a positive integer, got {value!r}")
-            return value
-
-        def need_float(name: str, default: float) -> float:
-            value = data.get(name, default)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ModelLoadError(f"{source}: field {name!r} must be a positive number, got {value!r}")
-            return float(value)
-
-        model_type = data.get("model_type")
-        if model_type not in MODEL_TYPES:
-            raise ModelLoadError(
-                f"{source}: model_type {model_type!r} is not one of {', '.join(MODEL_TYPES)}"
-            )
-        if data.get("rope_scaling"):
-            raise ModelLoadError(
-                f"{source}: field 'rope_scaling' is not supported (got {data['rope_scaling']!r})"
-            )
-        act = str(data.get("hidden_act", "silu")).lower()
-        if act not in ACTIVATIONS:
-            raise ModelLoadError(f"{source}: hidden_act {act!r} is not one of {', '.join(ACTIVATIONS)}")
-        hidden = need_int("hidden_size")
-        heads = need_int("num_attention_heads")
-        kv_heads = need_int("num_key_value_heads", heads)
-        if heads % kv_heads:
-            raise ModelLoadError(
-                f"{source}: num_attention_heads {heads} is not a multiple of "
-                f"num_key_value_heads {kv_heads}"
-            )
-        head_dim = data.get("head_dim") or (hidden // heads)
-        if not isinstance(head_dim, int) or head_dim <= 0 or head_dim % 2:
-            raise ModelLoadError(
-                f"{source}: field 'head_dim' must be a positive even integer, got {head_dim!r}"
-            )
-        window = data.get("sliding_window") if model_type != "llama" else None
-        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
-            raise ModelLoadError(f"{source}: field 'sliding_window' must be a positive integer or null")
-        experts = need_int("num_local_experts") if model_type == "mixtral" else 0
-        per_token = need_int("num_experts_per_tok", 2) if experts else 0
-        if per_token > experts:
-            raise ModelLoadError(
-                f"{source}: num_experts_per_tok {per_token} exceeds num_local_experts {experts}"
-            )
-        return cls(
-            model_type=model_type,
-            vocab_size=need_int("vocab_size"),
-            hidden_size=hidden,
-            intermediate_size=need_int("intermediate_size"),
-            num_layers=need_int("num_hidden_layers"),
-            num_heads=heads,
-            num_kv_heads=kv_heads,
-            head_dim=head_dim,
-            rms_norm_eps=need_float("rms_norm_eps", 1e-6),
-            rope_theta=need_float("rope_theta", 10000.0),
-            max_positions=need_int("max_position_embeddings", 2048),
-            sliding_window=window,
-            hidden_act=act,
-            tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
-            num_experts=experts,
-            experts_per_token=per_token,
-            attention_bias=bool(data.get("attention_bias", False)),
-            mlp_bias=bool(data.get("mlp_bias", False)),
-        )
-
-    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Every tensor the checkpoint must hold, by HF key name (``lm_head`` only when untied)."""
-        h, f, d = self.hidden_size, self.intermediate_size, self.head_dim
-        q, kv = self.num_heads * d, self.num_kv_heads * d
-        shapes: dict[str, tuple[int, ...]] = {
-            "model.embed_tokens.weight": (self.vocab_size, h),
-            "model.norm.weight": (h,),
-        }
-        if not self.tie_word_embeddings:
-            shapes["lm_head.weight"] = (self.vocab_size, h)
-        for i in range(self.num_layers):
-            p = f"model.layers.{i}."
-            shapes[p + "input_layernorm.weight"] = (h,)
-            shapes[p + "post_attention_layernorm.weight"] = (h,)
-            for name, rows, cols in (("q", q, h), ("k", kv, h), ("v", kv, h), ("o", h, q)):
-                shapes[f"{p}self_attn.{name}_proj.weight"] = (rows, cols)
-                if self.attention_bias:
-                    shapes[f"{p}self_attn.{name}_proj.bias"] = (rows,)
-            if self.num_experts:
-                shapes[p + "block_sparse_moe.gate.weight"] = (self.num_experts, h)
-                for e in range(self.num_experts):
-                    for name, shape in (("w1", (f, h)), ("w2", (h, f)), ("w3", (f, h))):
-                        shapes[f"{p}block_sparse_moe.experts.{e}.{name}.weight"] = shape
-            else:
-                for name, shape in (("gate", (f, h)), ("up", (f, h)), ("down", (h, f))):
-                    shapes[f"{p}mlp.{name}_proj.weight"] = shape
-                    if self.mlp_bias:
-                        shapes[f"{p}mlp.{name}_proj.bias"] = shape[:1]
-        return shapes
-
-
-def read_config(folder: str | Path) -> DecoderConfig:
-    """The :class:`DecoderConfig` of ``folder/config.json``."""
-    path = Path(folder) / CONFIG_FILE
-    if not path.is_file():
-        raise ModelLoadError(f"model config missing: {path}")
-    return DecoderConfig.from_dict(read_json(path, ModelLoadError), str(path))
-
-
-def _weight_files(folder: Path) -> dict[Path, list[str] | None]:
-    """Safetensors files to read, each with the keys it should hold (None: whatever it holds)."""
-    single, index = folder / WEIGHTS_FILE, folder / WEIGHTS_INDEX_FILE
-    if single.is_file():
-        return {single: None}
-    if not index.is_file():
-        raise ModelLoadError(f"model weights missing: neither {single} nor {index} exists")
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        files: dict[Path, list[str] | None] = {}
-        for key, name in weight_map.items():
-            files.setdefault(folder / name, []).append(key)  # type: ignore[union-attr]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelLoadError(f"cannot read {index}: {exc}") from exc
-    for path in files:
-        if not path.is_file():
-            raise ModelLoadError(f"weight shard missing: {path} (listed in {index})")
-    return files
-
-
-def load_state(folder: str | Path, config: DecoderConfig) -> dict[str, Any]:
-    """All checkpoint tensors (on CPU, file dtype), checked against ``config``: keys and shapes.
-
-    Every tensor is read into memory of its own (:mod:`~lib_tagger.models.safetensors_file`), never a view
-    of the file: a file replaced under the loaded model cannot end the process.
-    """
-    from lib_tagger.models.safetensors_file import SafetensorsError, read_header, read_tensors
-
-    folder = Path(folder)
-    expected = config.expected_shapes()
-    state: dict[str, Any] = {}
-    for path, listed in _weight_files(folder).items():
-        try:
-            entries, start = read_header(path)
-            if listed is not None and sorted(listed) != sorted(entries):
-                raise ModelLoadError(f"{path}: keys differ from those listed in {WEIGHTS_INDEX_FILE}")
-            wanted = {}
-            for key, entry in entries.items():
-                if key.endswith(_IGNORED_SUFFIXES) or (key == "lm_head.weight" and config.tie_word_embeddings):
-                    continue
-                if key not in expected:
-                    raise ModelLoadError(
-                        f"{path}: unexpected tensor {key!r} for a {config.model_type} with the given config.json"
-                    )
-                if entry.shape != expected[key]:
-                    raise ModelLoadError(
-                        f"{path}: tensor {key!r} has shape {entry.shape}, config.json implies {expected[key]}"
-                    )
-                wanted[key] = entry
-            state.update(read_tensors(path, wanted, start))
-        except (OSError, SafetensorsError) as exc:
-            raise ModelLoadError(f"{path}: not a readable safetensors file ({exc})") from exc
-    missing = [k for k in expected if k not in state]
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise ModelLoadError(f"{folder}: weights file lacks {shown}")
-    return state
 
 
 def _activation(name: str):
@@ -277,47 +77,40 @@ class Decoder:
     float32; see :mod:`~lib_tagger.generate.linear`): True at load, None (default) at the first
     forward pass over two or more prompts (packing speeds batches up and slows batch 1 down a
     little, so a model only ever run on one prompt at a time keeps plain weights), False never.
+    ``int8``: the projection weights in 8 bits (CPU; the caller checked
+    :func:`~lib_tagger.generate.linear.int8_problem`), one form for every batch size; the
+    embedding, norms and router stay in ``dtype``.
     """
 
     def __init__(self, config: DecoderConfig, state: dict[str, Any], device, dtype,
-                 pack_weights: bool | None = None) -> None:
+                 pack_weights: bool | None = None, int8: bool = False) -> None:
         import torch
 
-        from lib_tagger.generate.linear import Linear, packing_available, wants_transposed
+        from lib_tagger.generate.linear import Int8Linear, Linear, make_linear, packing_available
 
         self.config, self.device, self.dtype = config, device, dtype
+        self.int8 = int8
         self._act = _activation(config.hidden_act)
-        self._may_pack = packing_available(device, dtype) and pack_weights is not False
+        self._may_pack = not int8 and packing_available(device, dtype) and pack_weights is not False
         pack = self._may_pack and pack_weights is True
         self.packed = pack
 
-        def take(key: str):
-            return state.pop(key).to(device=device, dtype=dtype)
+        def take(key: str):  # an owned copy: no view keeps the weights file's pages mapped
+            return state.pop(key).to(device=device, dtype=dtype, copy=True)
 
-        def fused(keys: list[str]):
-            return torch.cat([state.pop(k).to(dtype=dtype) for k in keys]).to(device)
-
-        def linear(weight_keys: list[str], bias_keys: list[str] | None = None) -> Linear:
-            parts = [state.pop(k).to(dtype=dtype) for k in weight_keys]
-            transposed = wants_transposed(sum(p.shape[0] for p in parts), parts[0].shape[1], device)
-            if transposed:  # built transposed in one allocation: no plain copy comes and goes
-                weight = torch.cat([p.t() for p in parts], dim=1) if len(parts) > 1 else parts[0].t().contiguous()
-            else:
-                weight = torch.cat(parts) if len(parts) > 1 else parts[0]
-            weight = weight.to(device)
-            del parts
-            bias = None
-            if bias_keys:
-                bias = fused(bias_keys) if len(bias_keys) > 1 else take(bias_keys[0])
-            lin = Linear(weight, bias, transposed=transposed)
-            if pack:
-                lin.pack()
-            return lin
+        def linear(weight_keys: list[str], bias_keys: list[str] | None = None):
+            parts = [state.pop(k) for k in weight_keys]
+            bias = torch.cat([state.pop(k) for k in bias_keys]) if bias_keys else None
+            return make_linear(parts, bias, device=device, dtype=dtype, int8=int8, pack=pack)
 
         self.embed = take("model.embed_tokens.weight")
         self.norm = take("model.norm.weight")
-        # A tied head stays the embedding itself: packing it would keep a second copy.
-        self.lm_head = Linear(self.embed) if config.tie_word_embeddings else linear(["lm_head.weight"])
+        # A tied head stays the embedding itself (packing it would keep a second copy); in 8 bits
+        # it is a quarter-size copy.
+        if config.tie_word_embeddings:
+            self.lm_head = Int8Linear(self.embed) if int8 else Linear(self.embed)
+        else:
+            self.lm_head = linear(["lm_head.weight"])
         self.layers: list[dict[str, Any]] = []
         for i in range(config.num_layers):
             p = f"model.layers.{i}."
@@ -348,24 +141,29 @@ class Decoder:
         self._cos = self._sin = None
 
     @classmethod
-    def from_folder(cls, folder: str | Path, device=None, dtype=None, pack_weights: bool | None = None) -> Decoder:
+    def from_folder(cls, folder: str | Path, device=None, dtype=None, pack_weights: bool | None = None,
+                    int8: bool = False) -> Decoder:
         """Load ``config.json`` + safetensors weights from ``folder`` (default: CPU, float32)."""
         import torch
 
         config = read_config(folder)
         state = load_state(folder, config)
-        return cls(config, state, device or torch.device("cpu"), dtype or torch.float32, pack_weights)
+        return cls(config, state, device or torch.device("cpu"), dtype or torch.float32, pack_weights, int8)
 
     def pack(self) -> None:
         """Re-lay every projection weight out for MKL's packed GEMM (no-op where unavailable)."""
         if self.packed or not self._may_pack:
             return
+        from lib_tagger.memory import return_freed_memory
+
         for layer in self.layers:
             for lin in self._linears(layer):
                 lin.pack()
+                return_freed_memory()  # the plain weight's pages, before the next packed copy takes others
         if not self.config.tie_word_embeddings:
             self.lm_head.pack()
         self.packed = True
+        return_freed_memory()
 
     def _linears(self, layer: dict[str, Any]) -> list[Any]:
         pairs = layer.get("experts", [])

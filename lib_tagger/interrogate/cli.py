@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from lib_tagger.devices import VISION_PRECISIONS
 from lib_tagger.interrogate.postprocess import (
     DEFAULT_EXCLUDE,
     SORTS,
@@ -85,6 +86,8 @@ def _add_common(parser: argparse.ArgumentParser, default_exclude: bool) -> None:
                             f"(default {DEFAULT_INTERROGATOR})")
     model.add_argument("--models-dir", default=None, help="folder for downloaded models (default: HF cache)")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    model.add_argument("--precision", choices=VISION_PRECISIONS, default="fp32",
+                       help="on a CPU: fp32, int8 (~1.5x faster, scores within 0.03) or bf16 (CPUs with native bf16)")
     model.add_argument("--batch-size", type=_positive, default=8, help="images per model call (default 8)")
     tags = parser.add_argument_group("tags")
     tags.add_argument("--threshold", type=_fraction, default=TagOptions.threshold, help=_help("threshold"))
@@ -142,7 +145,10 @@ def _fail(message: str, status: int) -> int:
 def _load(args: argparse.Namespace):
     from lib_tagger.interrogate.loading import load_interrogator
 
-    return load_interrogator(args.model, args.models_dir, args.device)
+    interrogator = load_interrogator(args.model, args.models_dir, args.device, precision=args.precision)
+    if getattr(interrogator, "notice", ""):
+        print(f"note: {interrogator.notice}", file=sys.stderr)
+    return interrogator
 
 
 def _error_line(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ A known name (``joytag``, ``wd-vit-tagger-v3``, ...) or its hub repo is fetched 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from lib_tagger.interrogate.specs import (
 from lib_tagger.models.cache import ModelCache
 from lib_tagger.models.files import ModelFilesMissing, fetch_files, read_json
 
+log = logging.getLogger(__name__)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -38,16 +40,21 @@ class InterrogatorSource:
     models_dir: str | None = None
     device: str = "auto"
     dtype: str = "auto"
+    precision: str = "fp32"  # on a CPU: fp32, int8 or bf16 (lib_tagger.torch_precision)
 
     def load(self) -> Interrogator:
         family, folder, name = locate(self.model, self.models_dir)
         if family == FAMILY_JOYTAG:
             from lib_tagger.interrogate.joytag.loader import JoyTagger
 
-            return JoyTagger.load(folder, self.device, self.dtype, name=name)
-        from lib_tagger.interrogate.wd import WDTagger
+            loaded: Any = JoyTagger.load(folder, self.device, self.dtype, name=name, precision=self.precision)
+        else:
+            from lib_tagger.interrogate.wd import WDTagger
 
-        return WDTagger.load(folder, self.device, self.dtype, name=name)
+            loaded = WDTagger.load(folder, self.device, self.dtype, name=name, precision=self.precision)
+        if getattr(loaded, "notice", ""):
+            log.warning("tagger: %s: %s", name, loaded.notice)
+        return loaded
 
 
 def locate(model: str, models_dir: str | os.PathLike | None = None) -> tuple[str, Path, str]:
@@ -94,19 +101,20 @@ def _looks_like_path(model: str) -> bool:
 
 
 def load_interrogator(model: str = DEFAULT_INTERROGATOR, models_dir: str | os.PathLike | None = None,
-                      device: str = "auto", dtype: str = "auto") -> Interrogator:
+                      device: str = "auto", dtype: str = "auto", precision: str = "fp32") -> Interrogator:
     """Load ``model`` (see :func:`locate`) onto ``device``."""
-    return InterrogatorSource(model, str(models_dir) if models_dir is not None else None, device, dtype).load()
+    folder = str(models_dir) if models_dir is not None else None
+    return InterrogatorSource(model, folder, device, dtype, precision).load()
 
 
 _cache = ModelCache()
 
 
 def get_interrogator(model: str = DEFAULT_INTERROGATOR, models_dir: str | os.PathLike | None = None,
-                     device: str = "auto", dtype: str = "auto") -> Interrogator:
+                     device: str = "auto", dtype: str = "auto", precision: str = "fp32") -> Interrogator:
     """The cached interrogator for these arguments, loading it (and closing another) when needed."""
     source = InterrogatorSource((model or "").strip() or DEFAULT_INTERROGATOR,
-                                str(models_dir) if models_dir is not None else None, device, dtype)
+                                str(models_dir) if models_dir is not None else None, device, dtype, precision)
     return _cache.get(source, source.load, label=source.model)
 
 

@@ -204,18 +204,25 @@ def load_wd_model(config: WDConfig, weights: str | os.PathLike):
 class WDTagger:
     """A loaded WD v3 tagger (the :class:`~lib_tagger.interrogate.base.Interrogator` protocol)."""
 
-    def __init__(self, model: Any, config: WDConfig, labels: Labels, device: Any, dtype: Any, name: str = ""):
+    def __init__(self, model: Any, config: WDConfig, labels: Labels, device: Any, dtype: Any, name: str = "",
+                 prepared: Any = None):
         self.model = model
         self.config = config
         self.labels = labels
         self.device = device
         self.dtype = dtype
         self.name = name or config.architecture
+        #: On a CPU, the precision the model runs in, and why it is not the one asked for ("" when it is).
+        self.precision = prepared.precision if prepared is not None else "fp32"
+        self.notice = prepared.notice if prepared is not None else ""
+        self._autocast = prepared.autocast if prepared is not None else None
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, device: str = "auto", dtype: str = "auto", name: str = "") -> WDTagger:
-        """Load from a folder with ``config.json``, ``model.safetensors`` and ``selected_tags.csv``."""
+    def load(cls, folder: str | os.PathLike, device: str = "auto", dtype: str = "auto", name: str = "",
+             precision: str = "fp32") -> WDTagger:
+        """Load from a folder with ``config.json``, ``model.safetensors`` and ``selected_tags.csv``;
+        ``precision`` as for JoyTag (CPU: fp32, int8, bf16)."""
         from lib_tagger.devices import pick_device, pick_dtype
 
         folder = Path(folder)
@@ -223,7 +230,10 @@ class WDTagger:
         labels = read_selected_tags(folder / "selected_tags.csv", config.num_classes)
         torch_device = pick_device(device)
         model = load_wd_model(config, folder / "model.safetensors").to(torch_device)
-        return cls(model, config, labels, torch_device, pick_dtype(torch_device, dtype), name)
+        from lib_tagger.torch_precision import prepare_on_cpu
+
+        prepared = prepare_on_cpu(model, precision, torch_device)
+        return cls(model, config, labels, torch_device, pick_dtype(torch_device, dtype), name, prepared)
 
     @property
     def loaded(self) -> bool:
@@ -244,7 +254,8 @@ class WDTagger:
         with self._lock:
             if self.model is None:
                 raise RuntimeError(f"{self.name} was closed; load it again")
-            with torch.inference_mode(), autocast_context(self.device, self.dtype):
+            autocast = self._autocast() if self._autocast else autocast_context(self.device, self.dtype)
+            with torch.inference_mode(), autocast:
                 logits = self.model(batch.to(self.device, non_blocking=True))
             rows = torch.sigmoid(logits.float()).cpu().tolist()
         return split_predictions(rows, self.labels)

@@ -1,6 +1,6 @@
 """Where tag models are loaded: locate or download the files, build the backend, cache it.
 
-Loaded models are cached by (model, backend, device, dtype) in a :class:`~lib_tagger.models.cache.ModelCache`
+Loaded models are cached by (model, backend, device, dtype, precision) in a :class:`~lib_tagger.models.cache.ModelCache`
 (the same policy interrogators use: one lock, one model at a time), so concurrent requests (UI, API,
 batch images) share one copy. ``keep_loaded=False`` unloads after each use.
 """
@@ -80,10 +80,14 @@ class ModelManager:
                              models_dir=self.models_dir)
 
     @contextmanager
-    def use(self, model: str, prompt_format: str | None = None) -> Iterator[LoadedModel]:
-        """Load (or reuse) ``model`` for the duration of the block; unloads afterwards unless kept."""
+    def use(self, model: str, prompt_format: str | None = None, precision: str = "auto") -> Iterator[LoadedModel]:
+        """Load (or reuse) ``model`` for the duration of the block; unloads afterwards unless kept.
+
+        ``precision`` (auto, fp32, int8: see :data:`lib_tagger.settings.PRECISIONS`) decides the
+        weights of a torch model; a GGUF model runs in its file's quantisation.
+        """
         with self._lock:
-            loaded = self._get(model, prompt_format)
+            loaded = self._get(model, prompt_format, precision)
             try:
                 yield loaded
             finally:
@@ -98,22 +102,26 @@ class ModelManager:
         self._cache.unload()
 
     # ------------------------------------------------------------------ internals
-    def _get(self, model: str, prompt_format: str | None) -> LoadedModel:
+    def _get(self, model: str, prompt_format: str | None, precision: str) -> LoadedModel:
         source = self.resolve(model, prompt_format)
-        key = (source.label, source.backend, source.filename, self.device, self.dtype, self.gpu_offload)
+        if source.backend == "llama-cpp":
+            precision = "auto"  # the file's quantisation: one load serves every request
+        key = (source.label, source.backend, source.filename, self.device, self.dtype, self.gpu_offload, precision)
 
         def load() -> LoadedModel:
             started = time.perf_counter()
             path = self._files(source)
             if self.before_load is not None:
                 self.before_load(self._gpu_bytes(source, path))
-            loaded = LoadedModel(source, self._load(source, path), 0.0)
-            loaded.seconds = time.perf_counter() - started
-            log.info("tagger: loaded %s (%s) in %.2fs", source.label, source.backend, loaded.seconds)
+            generator = self._load(source, path, precision)
+            loaded = LoadedModel(source, generator, time.perf_counter() - started)
+            log.info("tagger: loaded %s (%s%s) in %.2fs", source.label, source.backend,
+                     f", {generator.precision}" if getattr(generator, "precision", "") else "", loaded.seconds)
+            if getattr(generator, "notice", ""):
+                log.warning("tagger: %s: %s", source.label, generator.notice)
             return loaded
 
         return self._cache.get(key, load, label=source.label)
-
     def _files(self, source: ModelSource) -> Path:
         """The model's file or folder on disk, downloaded first when needed."""
         require_llama_cpp(source)  # before any download
@@ -137,7 +145,7 @@ class ModelManager:
         except OSError:
             return 0
 
-    def _load(self, source: ModelSource, path: Path) -> Generator:
+    def _load(self, source: ModelSource, path: Path, precision: str = "auto") -> Generator:
         from ..tags import get_tag_db
 
         candidates = get_tag_db().names()  # wildcard and regex bans expand against known tags
@@ -147,7 +155,7 @@ class ModelManager:
             return LlamaCppGenerator.load(path, n_gpu_layers=self._gpu_layers(), ban_candidates=candidates)
         from ..generate.torch_backend import TorchGenerator
 
-        return TorchGenerator.from_pretrained(path, device=self.device, dtype=self.dtype,
+        return TorchGenerator.from_pretrained(path, device=self.device, dtype=self.dtype, precision=precision,
                                               ban_candidates=candidates)
 
     def _gpu_layers(self) -> int:

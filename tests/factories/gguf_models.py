@@ -56,6 +56,7 @@ class LlamaSpec:
     token_bias: Mapping[str, float] = field(default_factory=dict)  # piece -> logit bias, always
     transitions: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # prev -> {next: bias}
     seed: int = 0
+    block_out_std: float | None = None  # std of the blocks' output weights; None: 0.005 when steered, else 0.02
 
 
 # The shape of KBlueLeaf/DanTagGen-delta (~393M parameters).
@@ -116,7 +117,8 @@ def _weights(spec: LlamaSpec, n_vocab: int, piece_ids: Mapping[str, int]) -> dic
     h, head_dim = spec.hidden, spec.hidden // spec.heads
     kv = spec.kv_heads * head_dim
     steered = bool(spec.token_bias or spec.transitions)
-    block_out_std = 0.005 if steered else 0.02  # small blocks keep the residual close to the embedding
+    # Small blocks keep the residual close to the embedding (deep models need smaller ones).
+    block_out_std = spec.block_out_std or (0.005 if steered else 0.02)
 
     def normal(*shape: int, std: float = 0.02) -> np.ndarray:
         return (rng.standard_normal(shape, dtype=np.float32) * std).astype(np.float32)

@@ -26,19 +26,25 @@ def tag_category(tag: str) -> str | None:
 class JoyTagger:
     """A loaded JoyTag model. Use :meth:`load`; :meth:`close` frees its memory."""
 
-    def __init__(self, model, tags: list[str], device, dtype, name: str = "joytag"):
+    def __init__(self, model, tags: list[str], device, dtype, name: str = "joytag", prepared=None):
         self.model = model
         self.labels = Labels(tuple(tags), tuple(tag_category(tag) for tag in tags))
         self.device = device
         self.dtype = dtype
         self.name = name
+        #: On a CPU, the precision the model runs in (lib_tagger.torch_precision), and why it is not the
+        #: one asked for ("" when it is).
+        self.precision = prepared.precision if prepared is not None else "fp32"
+        self.notice = prepared.notice if prepared is not None else ""
+        self._autocast = prepared.autocast if prepared is not None else None
         self.image_size = model.config.image_size
         self._lock = threading.Lock()
 
     @classmethod
     def load(cls, folder: str | os.PathLike, device: str = "auto", dtype: str = "auto",
-             name: str = "") -> JoyTagger:
-        """Load from a folder holding JoyTag's released files."""
+             name: str = "", precision: str = "fp32") -> JoyTagger:
+        """Load from a folder holding JoyTag's released files. ``precision`` (CPU): fp32, int8 or bf16
+        (:mod:`lib_tagger.torch_precision`; fp32 with a notice where it cannot run); a GPU runs in ``dtype``."""
         from lib_tagger.devices import pick_device, pick_dtype
         from lib_tagger.interrogate.joytag.model import load_joytag_model
 
@@ -47,7 +53,10 @@ class JoyTagger:
         tags = read_tags(folder / "top_tags.txt", config.n_tags)
         torch_device = pick_device(device)
         model = load_joytag_model(config, folder / "model.safetensors", torch_device)
-        return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), name or folder.name)
+        from lib_tagger.torch_precision import prepare_on_cpu
+
+        prepared = prepare_on_cpu(model, precision, torch_device)
+        return cls(model, tags, torch_device, pick_dtype(torch_device, dtype), name or folder.name, prepared)
 
     @property
     def loaded(self) -> bool:
@@ -68,7 +77,8 @@ class JoyTagger:
         with self._lock:
             if self.model is None:
                 raise RuntimeError("this JoyTagger was closed; load it again")
-            with torch.inference_mode(), autocast_context(self.device, self.dtype):
+            autocast = self._autocast() if self._autocast else autocast_context(self.device, self.dtype)
+            with torch.inference_mode(), autocast:
                 logits = self.model(pixels.to(self.device, non_blocking=True))
             probabilities = torch.sigmoid(logits.float()).cpu().tolist()
         return split_predictions(probabilities, self.labels)

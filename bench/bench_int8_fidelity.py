@@ -1,0 +1,114 @@
+"""How far 8-bit weights move the decoder's next-token distribution from float32, step by step.
+
+For each model the float32 decoder writes ``--steps`` tokens (temperature 1, top-k 100, seed 0);
+then both decoders read that same sequence one token at a time (each with its own KV cache) and
+every step's next-token distributions are compared: KL(fp32 || int8) in nats, and how many of
+fp32's 10 most likely tokens are among int8's 10. Models, all in the real shapes:
+
+- dart-v2-sft / dart-v2-moe-sft with random weights (logits of little structure);
+- the same two with ``favour`` (tests/factories/torch_models.py): 64 tags get logit biases 2-8
+  through the embedding, so a few tokens dominate every step as in a trained model.
+
+Also: of ``--steps`` tokens sampled with the same seed, how many int8 picks equal fp32's.
+``--reduce-range`` measures what CPUs without VNNI run (7-bit inputs instead of 8).
+
+    chrt -f 50 .venvs/forge/bin/python bench/bench_int8_fidelity.py [--steps 128] [--reduce-range]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_torch_decoder import MODELS  # noqa: E402
+from lib_tagger.generate.base import SamplingParams  # noqa: E402
+from lib_tagger.generate.torch_backend import TorchGenerator  # noqa: E402
+from tests.factories import torch_models as tm  # noqa: E402
+
+FAVOURED = 64
+
+
+def write_model(folder: Path, name: str, favour: bool) -> None:
+    """Config + random weights (+ favoured tags) + a word-level tokenizer of the real vocabulary size."""
+    import random
+
+    model_type, shape = MODELS[name]
+    vocab = shape["vocab_size"]
+    fillers = tuple(f"tag {i}" for i in range(vocab - len(tm.DART_SPECIALS) - len(tm.DART_TAGS)))
+    tm.write_dart_tokenizer(folder, (*tm.DART_TAGS, *fillers))
+    config = tm.tiny_config(model_type, vocab, bos_token_id=0, eos_token_id=1, pad_token_id=2,
+                            initializer_range=0.02, **{k: v for k, v in shape.items() if k != "vocab_size"})
+    rng = random.Random(1)
+    bias = {token: rng.uniform(2.0, 8.0) for token in rng.sample(range(100, vocab), FAVOURED)} if favour else None
+    tm.write_decoder_folder(folder, config, seed=0, favour=bias)
+
+
+def compare(folder: Path, steps: int) -> dict[str, float]:
+    import torch
+
+    fp32 = TorchGenerator.from_pretrained(folder, device="cpu", precision="fp32")
+    int8 = TorchGenerator.from_pretrained(folder, device="cpu", precision="int8")
+    assert int8.precision == "int8", int8.notice
+    for gen in (fp32, int8):
+        gen.stop_ids = frozenset()
+    prompt = tm.dart_prompt("1girl, solo, long hair")
+    params = SamplingParams(temperature=1.0, top_k=100, top_p=1.0, max_new_tokens=steps)
+    [reference] = fp32.generate([prompt], params, [0])
+    [other] = int8.generate([prompt], params, [0])
+    ids = fp32.tokenizer.encode_prompt(prompt)
+    kls, overlaps = [], []
+    with torch.inference_mode():
+        caches = [gen.decoder.new_cache(1, len(ids) + steps) for gen in (fp32, int8)]
+        logits = [gen.decoder.forward(torch.tensor([ids]), cache) for gen, cache in zip((fp32, int8), caches)]
+        for token in reference.token_ids:
+            p, q = (torch.log_softmax(x[0].float(), -1) for x in logits)
+            kls.append(float((p.exp() * (p - q)).sum()))
+            top_p, top_q = set(p.topk(10).indices.tolist()), set(q.topk(10).indices.tolist())
+            overlaps.append(len(top_p & top_q) / 10)
+            step = torch.tensor([[token]])
+            logits = [gen.decoder.forward(step, cache) for gen, cache in zip((fp32, int8), caches)]
+    same = sum(a == b for a, b in zip(reference.token_ids, other.token_ids))
+    fp32.close()
+    int8.close()
+    kls.sort()
+    return {"kl_mean": statistics.fmean(kls), "kl_p95": kls[int(0.95 * (len(kls) - 1))], "kl_max": kls[-1],
+            "top10_mean": statistics.fmean(overlaps), "top10_min": min(overlaps), "same": same / steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=128)
+    parser.add_argument("--models", nargs="+", default=["dart-v2-sft", "dart-v2-moe-sft"], choices=list(MODELS))
+    parser.add_argument("--reduce-range", action="store_true", help="7-bit inputs, as on CPUs without VNNI")
+    args = parser.parse_args()
+    if args.reduce_range:
+        from lib_tagger.generate import linear
+
+        linear._has_vnni = lambda: False
+    rows = []
+    for name in args.models:
+        for favour in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                write_model(Path(tmp), name, favour)
+                rows.append((name, favour, compare(Path(tmp), args.steps)))
+                print(f"{name} favour={favour}: {rows[-1][2]}", file=sys.stderr, flush=True)
+    inputs = "7-bit inputs (--reduce-range, CPUs without VNNI)" if args.reduce_range else "8-bit inputs (VNNI)"
+    print(f"\nint8 vs fp32 next-token distributions over {args.steps} decode steps (real shapes, random weights; "
+          f"{inputs})\n")
+    print("| model | logits | KL mean | KL p95 | KL max | top-10 overlap mean | top-10 overlap min "
+          "| same sampled tokens |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, favour, r in rows:
+        kind = f"favour ({FAVOURED} tags biased 2-8)" if favour else "random"
+        print(f"| {name} | {kind} | {r['kl_mean']:.5f} | {r['kl_p95']:.5f} | {r['kl_max']:.5f} | "
+              f"{r['top10_mean']:.1%} | {r['top10_min']:.0%} | {r['same']:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
