@@ -55,13 +55,13 @@ def compare_precisions(model_dir: Path, images: Path, repeats: int) -> list[str]
     import torch
     from PIL import Image
 
-    from lib_tagger.joytag.loader import JoyTagger
-    from lib_tagger.joytag.preprocess import preprocess
+    from lib_tagger.interrogate.images import preprocess
+    from lib_tagger.interrogate.joytag.loader import JoyTagger
 
     taggers = {p: JoyTagger.load(str(model_dir), device="cpu", precision=p) for p in ("fp32", "int8", "bf16")}
     files = sorted(f for f in images.iterdir() if f.suffix in (".png", ".jpg"))[:16]
     pixels = torch.stack([preprocess(Image.open(f).convert("RGB"), 448) for f in files])
-    scores = {p: t.predict(pixels[:8]) + t.predict(pixels[8:]) for p, t in taggers.items()}
+    scores = {p: [pred.scores for pred in t.predict(pixels[:8]) + t.predict(pixels[8:])] for p, t in taggers.items()}
     rates: dict[tuple[str, int], list[float]] = {}
     order = [(p, b) for b in (1, 8) for p in taggers]
     for repeat in range(repeats):

@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 
 from lib_tagger.generate import linear as linear_module  # noqa: E402
 from lib_tagger.generate.linear import int8_problem  # noqa: E402
-from lib_tagger.joytag.loader import JoyTagger, get_joytagger, unload_joytagger  # noqa: E402
+from lib_tagger.interrogate.joytag.loader import JoyTagger  # noqa: E402
+from lib_tagger.interrogate.loading import get_interrogator, predict_images, unload_interrogator  # noqa: E402
 from lib_tagger.torch_precision import Int8Module, bf16_problem, prepare, quantize_linears  # noqa: E402
 from tests.factories.joytag_model import save_joytag_checkpoint  # noqa: E402
 
@@ -28,6 +29,10 @@ def checkpoint(tmp_path_factory):
 
 def _images():
     return [Image.new("RGB", (64 + 16 * i, 48), (i * 50, 255 - i * 40, 90)) for i in range(5)]
+
+
+def _scores(tagger, images, batch_size=8) -> list[dict[str, float]]:
+    return [prediction.scores for prediction in predict_images(tagger, images, batch_size=batch_size)]
 
 
 @needs_int8
@@ -54,10 +59,10 @@ def test_joytag_in_8_bits_scores_within_0_03_and_an_image_ignores_its_batch_mate
     int8 = JoyTagger.load(str(checkpoint), device="cpu", precision="int8")
     assert (fp32.precision, int8.precision, int8.notice) == ("fp32", "int8", "")
     images = _images()
-    reference, scores = fp32.tag_images(images, batch_size=4), int8.tag_images(images, batch_size=4)
+    reference, scores = _scores(fp32, images, batch_size=4), _scores(int8, images, batch_size=4)
     worst = max(abs(a[tag] - b[tag]) for a, b in zip(reference, scores) for tag in a)
     assert 0 < worst <= 0.03
-    alone = int8.tag_images(images[3:4], batch_size=1)[0]
+    alone = _scores(int8, images[3:4], batch_size=1)[0]
     assert alone == scores[3]  # exactly: each image's rows are quantized on their own
 
 
@@ -66,8 +71,8 @@ def test_bf16_runs_where_the_cpu_has_it_and_says_why_not_elsewhere(checkpoint):
     problem = bf16_problem(CPU)
     if problem is None:
         assert tagger.precision == "bf16" and tagger.notice == ""
-        reference = JoyTagger.load(str(checkpoint), device="cpu").tag_images(_images()[:2])
-        scores = tagger.tag_images(_images()[:2])
+        reference = _scores(JoyTagger.load(str(checkpoint), device="cpu"), _images()[:2])
+        scores = _scores(tagger, _images()[:2])
         assert max(abs(a[t] - b[t]) for a, b in zip(reference, scores) for t in a) <= 0.03
     else:
         assert tagger.precision == "fp32"
@@ -76,14 +81,14 @@ def test_bf16_runs_where_the_cpu_has_it_and_says_why_not_elsewhere(checkpoint):
 
 def test_where_8_bit_cannot_run_fp32_runs_with_a_message(checkpoint, monkeypatch, caplog):
     monkeypatch.setattr(linear_module, "_int8_problem", "this torch build has no x86 quantized engine (fbgemm)")
-    unload_joytagger()
-    with caplog.at_level(logging.WARNING, logger="lib_tagger.joytag.loader"):
-        tagger = get_joytagger(str(checkpoint), device="cpu", precision="int8")
+    unload_interrogator()
+    with caplog.at_level(logging.WARNING, logger="lib_tagger.interrogate.loading"):
+        tagger = get_interrogator(str(checkpoint), device="cpu", precision="int8")
     try:
-        assert tagger.precision == "fp32" and len(tagger.tag_images(_images()[:1])[0]) == 5813
+        assert tagger.precision == "fp32" and len(_scores(tagger, _images()[:1])[0]) == 5813
         assert "int8 was asked for, but this torch build has no x86 quantized engine" in caplog.text
     finally:
-        unload_joytagger()
+        unload_interrogator()
 
 
 def test_a_precision_must_be_one_of_the_known_ones():
@@ -93,14 +98,14 @@ def test_a_precision_must_be_one_of_the_known_ones():
 
 @needs_int8
 def test_the_cache_keeps_one_tagger_per_precision(checkpoint):
-    unload_joytagger()
+    unload_interrogator()
     try:
-        int8 = get_joytagger(str(checkpoint), device="cpu", precision="int8")
-        assert get_joytagger(str(checkpoint), device="cpu", precision="int8") is int8
-        fp32 = get_joytagger(str(checkpoint), device="cpu")
+        int8 = get_interrogator(str(checkpoint), device="cpu", precision="int8")
+        assert get_interrogator(str(checkpoint), device="cpu", precision="int8") is int8
+        fp32 = get_interrogator(str(checkpoint), device="cpu")
         assert fp32 is not int8 and fp32.precision == "fp32" and not int8.loaded
     finally:
-        unload_joytagger()
+        unload_interrogator()
 
 
 def test_the_interrogate_and_caption_commands_take_a_precision():
@@ -114,9 +119,9 @@ def test_the_interrogate_and_caption_commands_take_a_precision():
 
 
 def test_the_webui_setting_reads_the_precision():
-    from tagger_webui.joytag_ui import JoyTagUiError, settings_from_options
+    from tagger_webui.interrogate_service import InterrogateUiError, settings_from_options
 
     values = {"tagger_joytag_precision": "bf16"}
     assert settings_from_options(lambda key, default: values.get(key, default)).precision == "bf16"
-    with pytest.raises(JoyTagUiError, match="tagger_joytag_precision"):
+    with pytest.raises(InterrogateUiError, match="tagger_joytag_precision"):
         settings_from_options(lambda key, default: "int4" if key == "tagger_joytag_precision" else default)
