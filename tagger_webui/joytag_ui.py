@@ -199,7 +199,8 @@ def wire(
 
     event = button.click(
         fn=handler, inputs=[tab_index, prompt, *images], outputs=[prompt], show_progress="minimal", **js
-    ).then(fn=None, **prompt_written(PROMPT_ELEM_ID))  # the host's token counter follows
+    )
+    event.then(fn=None, **prompt_written(PROMPT_ELEM_ID))  # the host's token counter follows
     if marker is not None:
         event.then(fn=lambda: model_marker(service), inputs=None, outputs=[marker])
 
