@@ -140,7 +140,10 @@ def main(launch: Any = None, marker: Path | None = None, platform: str = sys.pla
         if launch.is_installed("llama_cpp"):
             return "present"
         torch_version = installed_torch_version()
-        cuda = torch_cuda_version() or cuda_from_torch_version(torch_version)
+        # a local version label ("+cu121", "+cpu", "+rocm6.0") says which build it is; PyPI's CUDA builds carry
+        # none, and only then is torch/version.py read
+        labelled = "+" in (torch_version or "")
+        cuda = cuda_from_torch_version(torch_version) if labelled else torch_cuda_version()
         torch_build = f"{torch_version} cuda {cuda}" if cuda else torch_version
         if failed_recently(marker, torch_build, time.time()):
             return "skipped"

@@ -15,7 +15,8 @@ def dart_folder(tmp_path_factory):
 
 
 def settings_for(folder, **changes) -> UpsampleSettings:
-    return UpsampleSettings(enabled=True, model=str(folder), max_new_tokens=12, **changes)
+    # fp32: with this random model and 8-bit weights, seed 13 samples the end token first (no new tags)
+    return UpsampleSettings(enabled=True, model=str(folder), max_new_tokens=12, **{"precision": "fp32", **changes})
 
 
 def test_txt2img_batch_two_by_two_with_a_real_tiny_model(webui, dart_folder):

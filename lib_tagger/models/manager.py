@@ -102,7 +102,7 @@ class ModelManager:
         self._cache.unload()
 
     # ------------------------------------------------------------------ internals
-    def _get(self, model: str, prompt_format: str | None, precision: str) -> LoadedModel:
+    def _get(self, model: str, prompt_format: str | None, precision: str = "auto") -> LoadedModel:
         source = self.resolve(model, prompt_format)
         if source.backend == "llama-cpp":
             precision = "auto"  # the file's quantisation: one load serves every request
