@@ -104,7 +104,8 @@ def test_hires_prompt_of_every_image_of_every_batch_is_its_own(webui, pipeline, 
 
     from tagger_webui import script
 
-    monkeypatch.setattr(script, "insert_same", lambda prompt, result, settings: f"{prompt}, {', '.join(result.new_tags)}")
+    monkeypatch.setattr(script, "insert_same",
+                        lambda prompt, result, settings: f"{prompt}, {', '.join(result.new_tags)}")
     processed, p = webui.run("txt2img", UpsampleSettings(enabled=True).to_args(), prompt="1girl", seed=10,
                              batch_size=2, n_iter=2, enable_hr=True, hr_prompt="masterpiece, 1girl, detailed")
     used = [img.hr_prompt for img in processed.images]
