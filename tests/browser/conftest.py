@@ -100,6 +100,9 @@ def serve(browser):
     for context in contexts:
         context.close()
     for demo in demos:
+        server = getattr(demo, "server", None)
+        if server is not None:  # do not wait for a queued event the closed page will never collect
+            server.force_exit = True
         demo.close()
 
 
