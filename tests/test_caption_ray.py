@@ -154,6 +154,20 @@ def test_jsonl_records_are_the_local_engines_lines(cluster, originals, joytag, l
     assert report.output == folder / "scores.jsonl" and not list(folder.rglob("*.txt"))
 
 
+def test_parquet_rows_are_the_jsonl_records(cluster, originals, joytag, local_run, tmp_path):
+    import pyarrow.parquet as pq
+
+    *_, local_lines = local_run
+    folder = copy_of(originals, tmp_path / "imgs")
+    report = on_ray(folder, joytag, batch_size=1, output_format="parquet")
+    assert report.output == folder / "captions.parquet" and len(report.written) == GOOD
+    rows = pq.read_table(folder / "captions.parquet" / "part-00001.parquet").to_pylist()
+    for row in rows:
+        row.update({column: dict(row[column]) for column in ("tags", "ratings", "scores")})
+    key = lambda record: record["image"]  # noqa: E731
+    assert sorted(rows, key=key) == sorted(map(json.loads, local_lines), key=key)
+
+
 def test_batches_give_the_local_scores_row_by_row(cluster, originals, joytag, local_run, tmp_path):
     """Batches of 4 (partial ones, broken files in them): each image keeps its own scores. A different
     batch shape moves the last float bits (as between two local batch sizes), so captions are compared
@@ -203,7 +217,9 @@ def test_a_list_file_and_a_glob_caption_what_they_name(cluster, originals, joyta
 def test_model_actors_follow_the_cluster(cluster):
     resources = cluster_resources("auto", None, None)
     assert (resources.workers, resources.cpus, resources.gpus, resources.threads) == (1, 1.0, 0.0, 1)
-    assert cluster_resources("cpu", 2, 1).workers == 2
+    assert cluster_resources("cpu", 1, None).cpus == 1.0
+    with pytest.raises(ValueError, match="2 model actors of 1 CPUs leave none of the Ray cluster's 2 CPUs"):
+        cluster_resources("cpu", 2, 1)
     with pytest.raises(ValueError, match="no GPU"):
         cluster_resources("cuda", None, None)
 

@@ -22,8 +22,9 @@ import ray.data
 
 #: How often Ray restarts a model actor that died (out of memory, a lost node) and retries its batch.
 ACTOR_RESTARTS = 3
-#: Rows of one listing block: one decode task reads this many model batches.
-BATCHES_PER_BLOCK = 4
+#: The most blocks the listing is cut into: one model batch a block (a decode task each, so the model
+#: starts after one batch is decoded and actors share the work) up to this many, then larger blocks.
+MAX_BLOCKS = 10_000
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def caption_dataset(paths: Sequence[Path], pixels: JoyTagPixels | WDPixels, sour
                     worker_class: type = TagWorker):
     """The lazy Ray Dataset of rows ``path, error, result``, one per image of ``paths``."""
     rows = [{"path": str(path)} for path in paths]
-    blocks = max(1, math.ceil(len(rows) / (batch_size * BATCHES_PER_BLOCK)))
+    blocks = min(MAX_BLOCKS, max(1, math.ceil(len(rows) / batch_size)))
     dataset = ray.data.from_items(rows, override_num_blocks=blocks)
     dataset = dataset.map_batches(decode_batch, fn_kwargs={"pixels": pixels}, batch_size=batch_size,
                                   batch_format="numpy", num_cpus=1)

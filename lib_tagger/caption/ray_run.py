@@ -53,14 +53,20 @@ def cluster_resources(device: str, workers: int | None, cpus_per_worker: float |
     """One model actor per GPU of the cluster (unless ``device`` is "cpu"), else ``workers`` CPU actors
     (default 1) sharing the CPUs, leaving one core per actor for decoding."""
     resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
+    gpus, total = int(resources.get("GPU", 0)), float(resources.get("CPU", 0))
     if device != "cpu" and gpus:
-        return Resources(workers or gpus, cpus_per_worker or 1.0, 1.0)
-    if device.startswith("cuda"):
+        chosen = Resources(workers or gpus, cpus_per_worker or 1.0, 1.0)
+        if chosen.workers > gpus:
+            raise ValueError(f"--workers {chosen.workers}: the Ray cluster has {gpus} GPUs")
+    elif device.startswith("cuda"):
         raise ValueError(f"--device {device}: the Ray cluster has no GPU")
-    count = workers or 1
-    cpus = cpus_per_worker or max(1.0, float(int(resources.get("CPU", 2)) // count - 1))
-    return Resources(count, cpus, 0.0)
+    else:
+        count = workers or 1
+        chosen = Resources(count, cpus_per_worker or max(1.0, float(int(total) // count - 1)), 0.0)
+    if chosen.workers * chosen.cpus >= total:  # the decode tasks would never get a CPU
+        raise ValueError(f"{chosen.workers} model actors of {chosen.cpus:g} CPUs leave none of the Ray cluster's "
+                         f"{total:g} CPUs for decoding; lower --workers or --cpus-per-worker")
+    return chosen
 
 
 def caption_with_ray(
@@ -80,7 +86,8 @@ def caption_with_ray(
 ) -> CaptionReport:
     """Caption every image of ``source`` (a folder, a list file or a glob) on a Ray cluster.
 
-    Options, ``existing`` modes and formats are those of :func:`~lib_tagger.caption.run.caption_folder`;
+    Options, ``existing`` modes and formats are those of :func:`~lib_tagger.caption.run.caption_folder`,
+    and "parquet" (a folder of part files, :mod:`~lib_tagger.caption.parquet_sink`);
     ``address`` joins a running cluster (default: start one on this machine, shut down at the end).
     ``worker_class`` holds the model in each actor (tests pass one that dies once).
     """
@@ -89,7 +96,7 @@ def caption_with_ray(
     started = time.perf_counter()
     root, images = list_source(source, recursive)
     pixels = pixels_of(interrogator.model, interrogator.models_dir)  # an unknown model fails before any file
-    sink = make_sink(output_format, root, existing, output)
+    sink = _sink(output_format, root, existing, output)
     try:
         plan = plan_images(root, images, sink, existing)
         report = CaptionReport(root, skipped=plan.skipped, failed=plan.failed, output=getattr(sink, "output", None))
@@ -110,6 +117,15 @@ def caption_with_ray(
         sink.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _sink(output_format: str, root: Path, existing: str, output: str | os.PathLike | None):
+    """The local engine's sinks, and a Parquet folder (``<root>/captions.parquet`` by default)."""
+    if output_format != "parquet":
+        return make_sink(output_format, root, existing, output)
+    from lib_tagger.caption.parquet_sink import ParquetSink
+
+    return ParquetSink(root, Path(output) if output is not None else root / "captions.parquet", existing)
 
 
 def _write(results: Iterable[tuple[Path, str, Any]], sink, report: CaptionReport, total: int,

@@ -212,6 +212,8 @@ def run_caption(args: argparse.Namespace) -> int:
         return _caption_on_ray(args, options)
     if args.address or args.workers or args.cpus_per_worker:
         return _fail("--address, --workers and --cpus-per-worker take --engine ray", 2)
+    if args.format == "parquet":
+        return _fail("--format parquet is written by --engine ray", 2)
     if not Path(args.folder).is_dir():
         return _fail(f"caption folder {args.folder} does not exist or is not a folder", 2)
     try:
@@ -273,12 +275,13 @@ def add_subcommands(subparsers) -> None:
     caption.add_argument("--recursive", action="store_true", help="include sub-folders")
     caption.add_argument("--existing", choices=("skip", "append", "overwrite"), default="skip",
                          help="what to do when a caption exists (default: skip, so reruns resume)")
-    caption.add_argument("--format", choices=("txt", "jsonl", "csv"), default="txt",
+    caption.add_argument("--format", choices=("txt", "jsonl", "csv", "parquet"), default="txt",
                          help="txt: a caption beside each image (default); jsonl / csv: one file with every "
-                              "tag's and rating's score, for filtering later without the model")
+                              "tag's and rating's score, for filtering later without the model; parquet "
+                              "(--engine ray): a folder of Parquet part files with the same records")
     caption.add_argument("--output", default=None, metavar="FILE",
-                         help="the JSONL / CSV file (default: SRC/captions.jsonl or .csv; for a list or a glob, "
-                              "in the folder it starts from)")
+                         help="the JSONL / CSV file or Parquet folder (default: SRC/captions.<format>; for a "
+                              "list or a glob, in the folder it starts from)")
     _add_common(caption, default_exclude=True)
     engine = caption.add_argument_group("engine")
     engine.add_argument("--engine", choices=("local", "ray"), default="local",
