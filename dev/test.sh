@@ -7,7 +7,8 @@
 #   bash dev/test.sh -k grammar      # extra arguments go to pytest
 #
 # Profiles: requirements/a1111.txt (what AUTOMATIC1111 1.10.1 pins) and requirements/forge.txt
-# (what Forge pins), each plus requirements/test.txt and llama-cpp-python 0.3.36.
+# (what Forge pins), each plus requirements/test.txt and llama-cpp-python 0.3.36; forge also carries
+# requirements/ray.txt (the Ray engine's tests run there and skip in a1111).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,10 +39,16 @@ llama_wheel() {
   echo "$built"
 }
 
+# Requirements a profile carries beyond its host's and the tools: the forge profile runs the Ray engine's tests.
+profile_extras() {
+  if [[ $1 == forge ]]; then echo requirements/ray.txt; fi
+}
+
 ensure_profile() {
   local profile=$1 venv="$root/.venvs/$1"
-  local stamp
-  stamp=$(cat requirements/"$profile".txt requirements/test.txt dev/test.sh | sha256sum | cut -c1-16)
+  local stamp extra
+  extra=$(profile_extras "$profile")
+  stamp=$(cat requirements/"$profile".txt requirements/test.txt $extra dev/test.sh | sha256sum | cut -c1-16)
   if [[ -f "$venv/.stamp" && "$(cat "$venv/.stamp")" == "$stamp" ]]; then
     return
   fi
@@ -49,7 +56,7 @@ ensure_profile() {
   rm -rf "$venv"
   "$PYTHON" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q -r requirements/"$profile".txt -r requirements/test.txt
+  "$venv/bin/python" -m pip install -q -r requirements/"$profile".txt -r requirements/test.txt ${extra:+-r "$extra"}
   "$venv/bin/python" -m pip install -q "$(llama_wheel)"
   echo "$stamp" > "$venv/.stamp"
 }

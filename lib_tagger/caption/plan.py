@@ -53,11 +53,16 @@ def make_plan(folder: str | os.PathLike, destination: Destination, recursive: bo
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"caption folder {folder} does not exist or is not a folder")
+    return plan_images(folder, find_images(folder, recursive), destination, existing)
+
+
+def plan_images(folder: Path, images: list[Path], destination: Destination, existing: str = "skip") -> CaptionPlan:
+    """The plan for ``images`` (already listed; ``folder`` is where score files key them from)."""
     if existing not in EXISTING_MODES:
         raise ValueError(f"existing: must be one of {', '.join(EXISTING_MODES)}, got {existing!r}")
     plan = CaptionPlan(folder)
     claimed: dict[object, Path] = {}
-    for image in find_images(folder, recursive):
+    for image in images:
         key = destination.key(image)
         if key in claimed:
             plan.failed.append((image, f"caption {getattr(key, 'name', key)} already belongs to "

@@ -217,10 +217,16 @@ def run_caption(args: argparse.Namespace) -> int:
         options = options_from_args(args)
     except OptionsError as exc:
         return _fail(str(exc), 2)
-    if not Path(args.folder).is_dir():
-        return _fail(f"caption folder {args.folder} does not exist or is not a folder", 2)
     if args.format != "txt" and args.existing == "append":
         return _fail("--existing append merges .txt captions; a score file takes skip or overwrite", 2)
+    if args.engine == "ray":
+        return _caption_on_ray(args, options)
+    if args.address or args.workers or args.cpus_per_worker:
+        return _fail("--address, --workers and --cpus-per-worker take --engine ray", 2)
+    if args.format == "parquet":
+        return _fail("--format parquet is written by --engine ray", 2)
+    if not Path(args.folder).is_dir():
+        return _fail(f"caption folder {args.folder} does not exist or is not a folder", 2)
     try:
         tagger = _load(args)
     except Exception as exc:
@@ -242,6 +248,32 @@ def run_caption(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _caption_on_ray(args: argparse.Namespace, options: TagOptions) -> int:
+    """``caption --engine ray``: the same captions from a Ray cluster (Ray is an optional requirement)."""
+    try:
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        return _fail(f"--engine ray needs Ray Data: pip install -r requirements/ray.txt ({exc})", 1)
+    from lib_tagger.caption.ray_run import RayJobError, caption_with_ray
+    from lib_tagger.caption.sources import SourceError
+    from lib_tagger.interrogate.loading import InterrogatorSource
+
+    source = InterrogatorSource(args.model, args.models_dir, args.device)
+    try:
+        report = caption_with_ray(args.folder, options, source, recursive=args.recursive, existing=args.existing,
+                                  batch_size=args.batch_size, output_format=args.format, output=args.output,
+                                  address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker)
+    except SourceError as exc:
+        return _fail(str(exc), 2)
+    except RayJobError as exc:
+        print(exc.report.summary(), file=sys.stderr)
+        return _fail(f"{exc}; a rerun resumes", 1)
+    except Exception as exc:  # unknown model, missing files, a score file of another model, no GPU
+        return _fail(_error_line(exc), 1)
+    print(report.summary(), file=sys.stderr if report.failed else sys.stdout)
+    return 1 if report.failed else 0
+
+
 def add_subcommands(subparsers) -> None:
     """Register ``interrogate`` and ``caption`` on ``subparsers`` (from ``add_subparsers()``)."""
     interrogate = subparsers.add_parser("interrogate", help="tag images with an interrogator (JoyTag, WD v3)",
@@ -255,16 +287,31 @@ def add_subcommands(subparsers) -> None:
     caption = subparsers.add_parser("caption", help="caption every image of a folder",
                                     description="Write a caption beside each image of a folder, or one "
                                                 "JSONL / CSV file with every score.")
-    caption.add_argument("folder", metavar="DIR")
+    caption.add_argument("folder", metavar="SRC",
+                         help="the folder of images; with --engine ray also a file listing images or a glob")
     caption.add_argument("--recursive", action="store_true", help="include sub-folders")
     caption.add_argument("--existing", choices=("skip", "append", "overwrite"), default="skip",
                          help="what to do when a caption exists (default: skip, so reruns resume)")
-    caption.add_argument("--format", choices=("txt", "jsonl", "csv"), default="txt",
+    caption.add_argument("--format", choices=("txt", "jsonl", "csv", "parquet"), default="txt",
                          help="txt: a caption beside each image (default); jsonl / csv: one file with every "
-                              "tag's and rating's score, for filtering later without the model")
+                              "tag's and rating's score, for filtering later without the model; parquet "
+                              "(--engine ray): a folder of Parquet part files with the same records")
     caption.add_argument("--output", default=None, metavar="FILE",
-                         help="the JSONL / CSV file (default: DIR/captions.jsonl or .csv)")
+                         help="the JSONL / CSV file or Parquet folder (default: SRC/captions.<format>; for a "
+                              "list or a glob, in the folder it starts from)")
     _add_common(caption, default_exclude=True)
+    engine = caption.add_argument_group("engine")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this process (default); ray: Ray Data stages on this machine or a cluster "
+                             "(pip install -r requirements/ray.txt)")
+    engine.add_argument("--address", default=None,
+                        help="ray: the cluster to join (auto, or host:port of `ray start --head`); "
+                             "default: start one on this machine")
+    engine.add_argument("--workers", type=_positive, default=None,
+                        help="ray: model actors (default: one per GPU of the cluster, else 1)")
+    engine.add_argument("--cpus-per-worker", type=_positive, default=None,
+                        help="ray: CPU cores (torch threads) of each CPU model actor (default: the cluster's "
+                             "CPUs shared out, one per actor left for decoding)")
     caption.set_defaults(func=run_caption)
 
 
