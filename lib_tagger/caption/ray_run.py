@@ -99,14 +99,17 @@ def caption_with_ray(
     sink = _sink(output_format, root, existing, output)
     try:
         plan = plan_images(root, images, sink, existing)
-        report = CaptionReport(root, skipped=plan.skipped, failed=plan.failed, output=getattr(sink, "output", None))
+        report = CaptionReport(root, skipped=plan.skipped, failed=plan.failed, output=getattr(sink, "output", None),
+                               total=len(plan.todo))
+        if getattr(sink, "backup", None) is not None:
+            report.backups.append(sink.backup)
         if plan.todo:
             started_ray = connect(address)
             try:
                 resources = cluster_resources(interrogator.device, workers, cpus_per_worker)
                 device = "cuda" if resources.gpus else "cpu"  # Ray gives each GPU actor its own cuda:0
                 actor_source = InterrogatorSource(interrogator.model, interrogator.models_dir, device,
-                                                  interrogator.dtype)
+                                                  interrogator.dtype, interrogator.precision)
                 dataset = caption_dataset(plan.todo, pixels, actor_source, options, batch_size, resources,
                                           keep_predictions=output_format != "txt", worker_class=worker_class)
                 _write(results_of(dataset), sink, report, len(plan.todo), progress)
@@ -147,8 +150,10 @@ def _write(results: Iterable[tuple[Path, str, Any]], sink, report: CaptionReport
             else:
                 result, prediction = payload
                 try:
-                    sink.write(path, result, prediction)
+                    backup = sink.write(path, result, prediction)
                     report.written.append(path)
+                    if backup is not None:
+                        report.backups.append(backup)
                 except SinkError:  # the output file itself is wrong: every image would fail the same way
                     raise
                 except Exception as exc:

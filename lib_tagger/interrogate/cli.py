@@ -258,7 +258,7 @@ def _caption_on_ray(args: argparse.Namespace, options: TagOptions) -> int:
     from lib_tagger.caption.sources import SourceError
     from lib_tagger.interrogate.loading import InterrogatorSource
 
-    source = InterrogatorSource(args.model, args.models_dir, args.device)
+    source = InterrogatorSource(args.model, args.models_dir, args.device, precision=args.precision)
     try:
         report = caption_with_ray(args.folder, options, source, recursive=args.recursive, existing=args.existing,
                                   batch_size=args.batch_size, output_format=args.format, output=args.output,
