@@ -71,9 +71,12 @@ def test_jsonl_resumes_and_drops_a_torn_last_line(tmp_path, tagger):
     again = caption_folder(folder, OPTIONS, tagger, output_format="jsonl", output=output, progress=quiet)
     assert [p.name for p in again.skipped] == ["0.png"] and [p.name for p in again.written] == ["1.png", "2.png"]
     assert [record["image"] for record in read_jsonl(output)] == ["0.png", "1.png", "2.png"]
+    before = output.read_bytes()
     fresh = caption_folder(folder, OPTIONS, tagger, output_format="jsonl", output=output, existing="overwrite",
                            progress=quiet)
     assert len(fresh.written) == 3 and len(read_jsonl(output)) == 3
+    kept = output.with_name("scores.jsonl.bak")  # overwrite loses nothing: the old file is set aside
+    assert fresh.backups == [kept] and kept.read_bytes() == before and "previous captions kept" in fresh.summary()
     with pytest.raises(ValueError, match="append"):
         caption_folder(folder, OPTIONS, tagger, output_format="jsonl", output=output, existing="append")
 

@@ -61,7 +61,9 @@ def test_skip_resumes_from_the_parts_and_overwrite_starts_again(tmp_path):
 
     fresh = ParquetSink(tmp_path, output, "overwrite")
     assert not fresh.has(tmp_path / "0.png")
-    assert sorted(path.name for path in output.iterdir()) == [".part-00009.parquet.tmp", "notes.md"]
+    assert sorted(path.name for path in output.iterdir()) == [".part-00009.parquet.tmp", "notes.md",
+                                                              "part-00001.parquet.bak", "part-00002.parquet.bak"]
+    assert fresh.backup == output / "part-00001.parquet.bak"
 
 
 def test_a_foreign_part_or_a_file_is_refused(tmp_path):

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from lib_tagger.caption.sink import SCORE_DIGITS, SinkError
+from lib_tagger.caption.sink import SCORE_DIGITS, KeyedByPath, SinkError, set_aside
 from lib_tagger.interrogate.base import Prediction
 from lib_tagger.interrogate.postprocess import TagResult
 
@@ -34,7 +34,7 @@ def _pairs(values) -> list[tuple[str, float]]:
     return [(name, round(float(score), SCORE_DIGITS)) for name, score in values]
 
 
-class ParquetSink:
+class ParquetSink(KeyedByPath):
     """Rows buffered, then written a part at a time; ``existing`` "skip" (resume) or "overwrite"."""
 
     def __init__(self, folder: Path, output: Path, existing: str, rows_per_part: int = ROWS_PER_PART) -> None:
@@ -47,11 +47,12 @@ class ParquetSink:
         self.output = output
         self.rows_per_part = rows_per_part
         self.rows: list[dict] = []
+        self.backup: Path | None = None  # where "overwrite" moved the previous parts
         output.mkdir(parents=True, exist_ok=True)
         parts = sorted(path for path in output.iterdir() if _PART.match(path.name))
-        if existing == "overwrite":
-            for path in parts:
-                path.unlink()
+        if existing == "overwrite" and parts:  # nothing is lost: each old part is kept as part-N.parquet.bak
+            kept = [set_aside(path) for path in parts]
+            self.backup = kept[0]
             parts = []
         self.done = self._read_done(parts)
         self.next_part = 1 + max((int(_PART.match(path.name).group(1)) for path in parts), default=0)
@@ -67,15 +68,6 @@ class ParquetSink:
                 raise SinkError(f"{path} is not a caption part file ({exc}); choose another output folder "
                                 "or existing=overwrite") from None
         return done
-
-    def key(self, image: Path) -> str:
-        try:
-            return image.relative_to(self.folder).as_posix()
-        except ValueError:
-            return str(image)
-
-    def has(self, image: Path) -> bool:
-        return self.key(image) in self.done
 
     def write(self, image: Path, result: TagResult, prediction: Prediction) -> None:
         self.rows.append({"image": self.key(image), "caption": result.caption, "rating": result.rating,

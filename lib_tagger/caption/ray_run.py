@@ -20,7 +20,7 @@ import ray
 
 from lib_tagger.caption.plan import plan_images
 from lib_tagger.caption.ray_engine import Resources, TagWorker, caption_dataset, failure_reason, pixels_of, results_of
-from lib_tagger.caption.sink import CaptionReport, SinkError, make_sink
+from lib_tagger.caption.sink import CaptionReport, SinkError, make_sink, record
 from lib_tagger.caption.sources import list_source
 from lib_tagger.interrogate.loading import InterrogatorSource
 
@@ -150,10 +150,7 @@ def _write(results: Iterable[tuple[Path, str, Any]], sink, report: CaptionReport
             else:
                 result, prediction = payload
                 try:
-                    backup = sink.write(path, result, prediction)
-                    report.written.append(path)
-                    if backup is not None:
-                        report.backups.append(backup)
+                    record(report, sink, path, result, prediction)
                 except SinkError:  # the output file itself is wrong: every image would fail the same way
                     raise
                 except Exception as exc:

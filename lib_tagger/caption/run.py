@@ -10,7 +10,7 @@ from typing import Any
 
 from lib_tagger.caption.engine import CaptionEngine, LocalEngine
 from lib_tagger.caption.plan import make_plan
-from lib_tagger.caption.sink import CaptionInterrupted, CaptionReport, SinkError, make_sink
+from lib_tagger.caption.sink import CaptionInterrupted, CaptionReport, SinkError, make_sink, record
 from lib_tagger.interrogate.postprocess import TagOptions, describe
 
 #: ``progress(done, total, path)`` after each image, written or failed.
@@ -83,10 +83,7 @@ def _run(todo, engine, sink, options, report, progress, should_stop) -> None:
                 try:
                     if isinstance(prediction, Exception):
                         raise prediction
-                    backup = sink.write(path, describe(prediction, options), prediction)
-                    report.written.append(path)
-                    if backup is not None:
-                        report.backups.append(backup)
+                    record(report, sink, path, describe(prediction, options), prediction)
                 except SinkError:  # the output file itself is wrong: every image would fail the same way
                     raise
                 except Exception as exc:

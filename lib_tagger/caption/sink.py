@@ -105,7 +105,7 @@ def _keep(target: Path, content: bytes) -> Path:
     raise FileExistsError(f"{target.name}: 10,000 backups already; move some away")
 
 
-def _set_aside(path: Path) -> Path:
+def set_aside(path: Path) -> Path:
     """Move ``path`` to the first free ``name.bak``, ``name.bak2``, ... and return where it went."""
     for n in range(1, 10_000):
         backup = path.with_name(f"{path.name}.bak{n if n > 1 else ''}")
@@ -156,7 +156,32 @@ def _rounded(values: Any) -> dict[str, float]:
     return {name: round(float(score), SCORE_DIGITS) for name, score in values.items()}
 
 
-class _TableSink:
+class KeyedByPath:
+    """Records keyed by the image's path in the folder (its full path outside it); ``done`` holds those
+    already written."""
+
+    folder: Path
+    done: set[str]
+
+    def key(self, image: Path) -> str:
+        try:
+            return image.relative_to(self.folder).as_posix()
+        except ValueError:
+            return str(image)
+
+    def has(self, image: Path) -> bool:
+        return self.key(image) in self.done
+
+
+def record(report: CaptionReport, sink: CaptionSink, image: Path, result: TagResult, prediction: Prediction) -> None:
+    """Write one image's result through ``sink`` and note it (and a kept backup) in ``report``."""
+    backup = sink.write(image, result, prediction)
+    report.written.append(image)
+    if backup is not None:
+        report.backups.append(backup)
+
+
+class _TableSink(KeyedByPath):
     """Shared by the JSONL and CSV sinks: one file, one record per image keyed by its path in the folder."""
 
     def __init__(self, folder: Path, output: Path, existing: str) -> None:
@@ -171,18 +196,9 @@ class _TableSink:
             self.done = self._read_done()
         else:
             output.parent.mkdir(parents=True, exist_ok=True)
-            self.backup = _set_aside(output) if output.is_file() and output.stat().st_size else None
+            self.backup = set_aside(output) if output.is_file() and output.stat().st_size else None
             output.write_text("", encoding="utf-8")
         self.handle = output.open("a", encoding="utf-8", newline="")
-
-    def key(self, image: Path) -> str:
-        try:
-            return image.relative_to(self.folder).as_posix()
-        except ValueError:
-            return str(image)
-
-    def has(self, image: Path) -> bool:
-        return self.key(image) in self.done
 
     def close(self) -> None:
         self.handle.close()
