@@ -112,6 +112,8 @@ def test_category_thresholds_parse(value, expected):
     ("category_thresholds", "hair=0.5", "unknown category 'hair'"),
     ("category_thresholds", {"character": 1.5}, r"category_thresholds\[character\]"),
     ("mcut", "general, colour", "unknown category colour"),
+    ("mcut", [None], "expected category names"),  # what a hand-edited config.json may hold
+    ("mcut", 7, "expected category names"),
 ])
 def test_bad_category_options_name_the_field(field, value, says):
     with pytest.raises(OptionsError, match=says):

@@ -117,7 +117,12 @@ def _check_fraction(name: str, value: object) -> None:
 
 def parse_categories(value: object) -> tuple[str, ...]:
     """Category names from ``"general, character"``, a list, or ``"all"``; unknown names raise."""
-    items = split_tag_list(value) if isinstance(value, str) else list(value or ())  # type: ignore[call-overload]
+    try:
+        items = split_tag_list(value) if isinstance(value, str) else list(value or ())  # type: ignore[call-overload]
+    except TypeError:
+        items = [value]
+    if not all(isinstance(item, str) for item in items):
+        raise OptionsError(f"TagOptions.mcut: expected category names, got {value!r}")
     if [item.strip().lower() for item in items] == ["all"]:
         return CATEGORIES
     names = tuple(dict.fromkeys(str(item).strip().lower() for item in items))
