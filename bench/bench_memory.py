@@ -79,6 +79,9 @@ def measure(path: str) -> dict:
     import torch
 
     torch.ones(512, 512) @ torch.ones(512, 512)  # large enough to run on every thread of the pool
+    if joytag:  # an image model's kernels (oneDNN convolutions, attention) set up their own pools once
+        torch.nn.functional.scaled_dot_product_attention(*torch.ones(3, 1, 4, 64, 32).unbind(0))
+        torch.nn.functional.conv2d(torch.ones(1, 3, 448, 448), torch.ones(64, 3, 3, 3), stride=2)
     gc.collect()
     before = process.memory_info().rss
     rss, seconds = [], []

@@ -55,11 +55,15 @@ def autocast_context(device, dtype):
 
 
 def release(model, device) -> None:
-    """Hand a dropped model's memory back: collect it, and empty CUDA's cache when it was on a GPU."""
+    """Hand a dropped model's memory back: collect it, return freed heap pages to the system, and empty
+    CUDA's cache when it was on a GPU."""
     import gc
+
+    from lib_tagger.memory import return_freed_memory
 
     del model
     gc.collect()
+    return_freed_memory()
     if getattr(device, "type", "") == "cuda":
         import torch
 

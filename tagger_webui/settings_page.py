@@ -231,7 +231,7 @@ def register_joytag_options() -> None:
          {"choices": interrogator_names()}, "JoyTag or a WD v3 tagger; also a hub repo id or a local folder"),
         ("device", "Interrogator device", gr.Radio, {"choices": list(DEVICES)}, ""),
         ("precision", "Interrogator precision on a CPU", gr.Radio, {"choices": list(VISION_PRECISIONS)},
-         "int8: ~1.5x faster, scores within 0.03; bf16: ~2x on CPUs with native bf16 (README, Benchmarks)"),
+         "int8: ~1.3x faster at batch 1, scores within 0.03; bf16: ~2x on CPUs with native bf16 (README, Benchmarks)"),
         ("keep_loaded", "Keep the interrogator loaded after use", gr.Checkbox, None, "off: free RAM/VRAM after use"),
         ("prompt_mode", "The 🏷️ button writes the tags", gr.Radio, {"choices": ["replace", "append"]},
          "replace the prompt, or append to it"),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import logging
 import sys
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any
+
+from lib_tagger.memory import return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,3 @@ def empty_cuda_cache() -> None:
     torch = sys.modules.get("torch")  # never import torch just to free memory
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def return_freed_memory() -> None:
-    """Ask glibc to hand freed heap pages back to the system (RSS drops after an unload)."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):  # musl or another libc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
