@@ -87,7 +87,8 @@ def _add_common(parser: argparse.ArgumentParser, default_exclude: bool) -> None:
     model.add_argument("--models-dir", default=None, help="folder for downloaded models (default: HF cache)")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     model.add_argument("--precision", choices=VISION_PRECISIONS, default="fp32",
-                       help="on a CPU: fp32, int8 (~1.3x faster at batch 1, scores within 0.03) or bf16 (~2x where the CPU has native bf16)")
+                       help="on a CPU: fp32, int8 (~1.3x faster at batch 1, scores within 0.03) "
+                            "or bf16 (~2x where the CPU has native bf16)")
     model.add_argument("--batch-size", type=_positive, default=8, help="images per model call (default 8)")
     tags = parser.add_argument_group("tags")
     tags.add_argument("--threshold", type=_fraction, default=TagOptions.threshold, help=_help("threshold"))
