@@ -384,9 +384,6 @@ def create_batch_panel(service: InterrogateService | None = None) -> BatchPanel:
                 allow_custom_value=True, scale=1, elem_id="tagger_caption_model",
             )
         with gr.Row(elem_id="tagger_caption_options"):
-            recursive = gr.Checkbox(
-                label="Include subfolders", value=False, elem_id="tagger_caption_recursive"
-            )
             existing = gr.Radio(
                 list(EXISTING_MODES),
                 value="skip",
@@ -397,6 +394,10 @@ def create_batch_panel(service: InterrogateService | None = None) -> BatchPanel:
             output_format = gr.Radio(
                 list(FORMATS), value="txt", label="Write", elem_id="tagger_caption_format",
                 info="jsonl / csv: one file with every score",
+            )
+        with gr.Row(elem_id="tagger_caption_limits"):
+            recursive = gr.Checkbox(
+                label="Include subfolders", value=False, elem_id="tagger_caption_recursive"
             )
             threshold = gr.Slider(
                 minimum=0.0,

@@ -156,10 +156,11 @@ def test_batch_panel_captions_a_folder_and_reports(serve, screenshot, options, r
     page = serve(demo, "#tagger_caption_panel", height=640)
 
     page.locator("#tagger_caption_panel").get_by_text("Caption a folder (JoyTag, WD v3)").first.click()
-    labels = page.locator("#tagger_caption_existing label")
-    labels.first.wait_for(state="visible")
-    tops = {round(labels.nth(n).bounding_box()["y"]) for n in range(labels.count())}
-    assert labels.count() == 3 and len(tops) == 1, f"the 'Existing captions' choices wrap: rows at {tops}"
+    for radio, name in (("tagger_caption_existing", "Existing captions"), ("tagger_caption_format", "Write")):
+        labels = page.locator(f"#{radio} label")
+        labels.first.wait_for(state="visible")
+        tops = {round(labels.nth(n).bounding_box()["y"]) for n in range(labels.count())}
+        assert labels.count() == 3 and len(tops) == 1, f"the '{name}' choices wrap: rows at {tops}"
     page.locator("#tagger_caption_folder input, #tagger_caption_folder textarea").first.fill(str(folder))
     page.locator("#tagger_caption_existing label", has_text="overwrite").click()
     page.locator("#tagger_caption_run").click()
