@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lib_tagger.generate.base import ModelLoadError
-from lib_tagger.generate.tokenizer import read_json
+from lib_tagger.generate.tokenizer import PromptIds, read_json
 
 MODEL_FILE = "tokenizer.model"
 ADDED_FILE = "added_tokens.json"
@@ -32,7 +32,7 @@ def _token_text(value: Any) -> str | None:
     return None
 
 
-class SentencePieceTokenizer:
+class SentencePieceTokenizer(PromptIds):
     """The surface of :class:`~lib_tagger.generate.tokenizer.TagTokenizer` over SentencePiece."""
 
     word_level = False
@@ -124,17 +124,6 @@ class SentencePieceTokenizer:
             elif part:
                 ids += self._sp.EncodeAsIds(part)
         return ids
-
-    def encode_prompt(self, text: str) -> list[int]:
-        """Ids for a model prompt that start with exactly one bos (when the model uses one)."""
-        ids = self.encode(text)
-        if self.add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
-            ids.insert(0, self.bos_id)
-        return ids
-
-    def id_to_token(self, token_id: int) -> str:
-        """The vocabulary entry of ``token_id`` (e.g. ``▁long``); '' when unknown."""
-        return self._id_to_tok.get(int(token_id), "")
 
     def _bytes_of(self, token_id: int) -> bytes:
         if token_id in self._bytes:

@@ -104,7 +104,26 @@ def _id_list(value: Any) -> list[int]:
     return []
 
 
-class TagTokenizer:
+class PromptIds:
+    """What both tokenizers build on their own ``encode``, ``add_bos``, ``bos_id`` and id → token map."""
+
+    add_bos: bool
+    bos_id: int | None
+    _id_to_tok: dict[int, str]
+
+    def encode_prompt(self, text: str) -> list[int]:
+        """Ids for a model prompt that start with exactly one bos (when the model uses one)."""
+        ids = self.encode(text)
+        if self.add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
+            ids.insert(0, self.bos_id)
+        return ids
+
+    def id_to_token(self, token_id: int) -> str:
+        """The vocabulary entry of ``token_id`` (e.g. ``long hair`` or ``▁long``); '' when unknown."""
+        return self._id_to_tok.get(int(token_id), "")
+
+
+class TagTokenizer(PromptIds):
     """A loaded tokenizer: encode, decode (whole or per token), vocabulary and special ids.
 
     ``word_level`` is True for Dart-style vocabularies (one tag = one token, no decoder).
@@ -165,16 +184,6 @@ class TagTokenizer:
         """Token ids of ``text``; special tokens written in the text are recognised either way."""
         return list(self._tok.encode(text, add_special_tokens=add_special_tokens).ids)
 
-    def encode_prompt(self, text: str) -> list[int]:
-        """Ids for a model prompt that start with exactly one bos (when the model uses one)."""
-        ids = self.encode(text)
-        if self.add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
-            ids.insert(0, self.bos_id)
-        return ids
-
-    def id_to_token(self, token_id: int) -> str:
-        """The vocabulary entry of ``token_id`` (e.g. ``long hair`` or ``▁long``); '' when unknown."""
-        return self._id_to_tok.get(int(token_id), "")
 
     def decode_piece(self, token_id: int) -> str:
         """One token on its own: the tag for word-level vocabularies, else decoded text; specials kept."""

@@ -5,7 +5,7 @@ Names are re-exported lazily: importing this package does not import torch.
 
 from __future__ import annotations
 
-import importlib
+from lib_tagger.lazy import lazy_exports
 
 _EXPORTS = {
     "Interrogator": "base",
@@ -29,16 +29,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__ = lazy_exports(__name__, _EXPORTS)
