@@ -42,17 +42,24 @@ CACHE = ROOT / ".cache" / "bench"
 PROMPT = "1girl, solo, long hair, blue eyes"
 SEED = 1234
 SAMPLING = dict(temperature=1.0, top_p=0.95, top_k=100)
-# "▁tag, ▁tag, ...": a comma every few tokens, so several tags a round.
-BIAS = {"</s>": -50.0, ",": 2.5, "▁,": -50.0}
+#: ``--comma-bias``: 2.5 writes several tags a round (each side stops where its own count reaches the target);
+#: 1.0 a comma every ~20 tokens, so few tags a round and both sides run all four rounds (equal rounds).
+COMMA_BIAS = 2.5
+# after a comma a space, never two commas in a row
 AFTER = {"<|input_end|>": {"▁": 14.0}, ",": {"▁": 14.0, ",": -30.0}, "▁": {",": -30.0}}
 
 
-def model_file() -> Path:
-    path = CACHE / "dantaggen-delta-random-q8_0-taglist.gguf"
+def token_bias(comma: float) -> dict[str, float]:
+    return {"</s>": -50.0, ",": comma, "▁,": -50.0}
+
+
+def model_file(comma: float = COMMA_BIAS) -> Path:
+    path = CACHE / f"dantaggen-delta-random-q8_0-taglist-comma{comma:g}.gguf"
     if not path.exists():
         print(f"writing {path} (once) ...", file=sys.stderr)
         part = path.with_name(path.name + ".part")
-        spec = dataclasses.replace(DANTAGGEN_DELTA, tensor_type="q8_0", token_bias=BIAS, transitions=AFTER,
+        spec = dataclasses.replace(DANTAGGEN_DELTA, tensor_type="q8_0", token_bias=token_bias(comma),
+                                   transitions=AFTER,
                                    block_out_std=1e-4)  # 24 layers: tiny blocks, so the steering shows
         write_llama_gguf(part, spec)
         part.replace(path)
@@ -150,6 +157,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--comma-bias", type=float, default=COMMA_BIAS,
+                        help="logit bias of ',': 2.5 several tags a round, 1.0 few (both sides run every round)")
     args = parser.parse_args()
     try:
         import kgen.executor.dtg
@@ -161,7 +170,7 @@ def main() -> None:
     from lib_tagger.settings import UpsampleSettings
     from lib_tagger.upsample import prepare_prompt
 
-    path = model_file()
+    path = model_file(args.comma_bias)
     log = EvalLog()
     cores, logical = cpu_threads()
     settings = UpsampleSettings(length="long")
