@@ -146,10 +146,7 @@ def _fail(message: str, status: int) -> int:
 def _load(args: argparse.Namespace):
     from lib_tagger.interrogate.loading import load_interrogator
 
-    interrogator = load_interrogator(args.model, args.models_dir, args.device, precision=args.precision)
-    if getattr(interrogator, "notice", ""):
-        print(f"note: {interrogator.notice}", file=sys.stderr)
-    return interrogator
+    return load_interrogator(args.model, args.models_dir, args.device, precision=args.precision)
 
 
 def _error_line(exc: BaseException) -> str:
