@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from lib_tagger.devices import VISION_PRECISIONS
-from lib_tagger.generate.linear import Int8Linear, int8_problem
+from lib_tagger.generate.linear import Int8Linear, Scratch, int8_problem
 from lib_tagger.memory import return_freed_memory
 
 
@@ -51,11 +51,11 @@ def bf16_problem(device) -> str | None:
 class Int8Module(torch.nn.Module):
     """An ``nn.Linear`` with 8-bit weights (see :func:`quantize_linears`)."""
 
-    def __init__(self, linear: torch.nn.Linear) -> None:
+    def __init__(self, linear: torch.nn.Linear, scratch: Scratch | None = None) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         bias = None if linear.bias is None else linear.bias.detach()
-        self.product = Int8Linear(linear.weight.detach(), bias)
+        self.product = Int8Linear(linear.weight.detach(), bias, scratch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.product(x).to(x.dtype)
@@ -64,15 +64,18 @@ class Int8Module(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
-def quantize_linears(module) -> int:
-    """Replace every ``nn.Linear`` inside ``module`` by an 8-bit one, in place; returns how many."""
+def quantize_linears(module, scratch: Scratch | None = None) -> int:
+    """Replace every ``nn.Linear`` inside ``module`` by an 8-bit one, in place; returns how many.
+
+    They share one input buffer (``scratch``, a new one by default): see :class:`Scratch`."""
+    scratch = scratch or Scratch()
     count = 0
     for name, child in list(module.named_children()):
         if isinstance(child, torch.nn.Linear):
-            setattr(module, name, Int8Module(child))
+            setattr(module, name, Int8Module(child, scratch))
             count += 1
         else:
-            count += quantize_linears(child)
+            count += quantize_linears(child, scratch)
     return count
 
 

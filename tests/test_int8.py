@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from lib_tagger.generate import linear as linear_module  # noqa: E402
 from lib_tagger.generate.base import SamplingParams  # noqa: E402
-from lib_tagger.generate.linear import Int8Linear, int8_problem  # noqa: E402
+from lib_tagger.generate.linear import Int8Linear, Scratch, int8_problem  # noqa: E402
 from lib_tagger.generate.torch_backend import TorchGenerator, choose_precision  # noqa: E402
 from lib_tagger.generate.torch_model import Decoder  # noqa: E402
 from lib_tagger.settings import SettingsError, UpsampleSettings  # noqa: E402
@@ -50,6 +50,40 @@ def test_a_batch_row_gets_exactly_what_the_same_row_gets_alone():
     batch = layer(rows)
     for index in range(6):
         assert torch.equal(batch[index], layer(rows[index:index + 1])[0])
+
+
+@needs_int8
+def test_products_sharing_a_scratch_buffer_give_what_each_gives_alone():
+    """Many-row inputs (images, prompts) share one buffer: results, and the range row, stay as without it."""
+    gen = torch.Generator().manual_seed(5)
+    scratch = Scratch()
+    weights = [torch.randn(40, 72, generator=gen), torch.randn(72, 40, generator=gen)]
+    biases = [torch.randn(40, generator=gen), None]
+    shared = [Int8Linear(w, b, scratch) for w, b in zip(weights, biases)]
+    alone = [Int8Linear(w, b) for w, b in zip(weights, biases)]
+    for rows in (300, 90, 301):  # more rows than a decode step keeps; the buffer grows and is reused
+        x = torch.randn(rows, 72, generator=gen)
+        first = shared[0](x)
+        assert torch.equal(first, alone[0](x))
+        assert torch.equal(shared[1](first), alone[1](first))
+        assert torch.equal(first[7], alone[0](x[7:8])[0])  # each row quantized on its own
+    kept = scratch._flat
+    shared[0](torch.randn(100, 72, generator=gen))
+    assert scratch._flat is kept  # a smaller input reuses the buffer
+
+
+@needs_int8
+def test_a_call_that_finds_the_scratch_buffer_in_use_takes_its_own():
+    gen = torch.Generator().manual_seed(6)
+    scratch = Scratch()
+    weight = torch.randn(24, 72, generator=gen)
+    layer, alone = Int8Linear(weight, scratch=scratch), Int8Linear(weight)
+    x = torch.randn(200, 72, generator=gen)
+    with scratch.rows(300, 72) as (held, _):  # another thread's call, mid-product
+        held.fill_(7.0)
+        got = layer(x)
+        assert bool((held[1:] == 7.0).all())  # left alone
+    assert torch.equal(got, alone(x))
 
 
 @needs_int8

@@ -86,7 +86,7 @@ class Decoder:
                  pack_weights: bool | None = None, int8: bool = False) -> None:
         import torch
 
-        from lib_tagger.generate.linear import Int8Linear, Linear, make_linear, packing_available
+        from lib_tagger.generate.linear import Int8Linear, Linear, Scratch, make_linear, packing_available
 
         self.config, self.device, self.dtype = config, device, dtype
         self.int8 = int8
@@ -94,6 +94,7 @@ class Decoder:
         self._may_pack = not int8 and packing_available(device, dtype) and pack_weights is not False
         pack = self._may_pack and pack_weights is True
         self.packed = pack
+        scratch = Scratch() if int8 else None  # the prompt's rows, shared by every 8-bit product
 
         def take(key: str):  # an owned copy: no view keeps the weights file's pages mapped
             return state.pop(key).to(device=device, dtype=dtype, copy=True)
@@ -101,14 +102,14 @@ class Decoder:
         def linear(weight_keys: list[str], bias_keys: list[str] | None = None):
             parts = [state.pop(k) for k in weight_keys]
             bias = torch.cat([state.pop(k) for k in bias_keys]) if bias_keys else None
-            return make_linear(parts, bias, device=device, dtype=dtype, int8=int8, pack=pack)
+            return make_linear(parts, bias, device=device, dtype=dtype, int8=int8, pack=pack, scratch=scratch)
 
         self.embed = take("model.embed_tokens.weight")
         self.norm = take("model.norm.weight")
         # A tied head stays the embedding itself (packing it would keep a second copy); in 8 bits
         # it is a quarter-size copy.
         if config.tie_word_embeddings:
-            self.lm_head = Int8Linear(self.embed) if int8 else Linear(self.embed)
+            self.lm_head = Int8Linear(self.embed, scratch=scratch) if int8 else Linear(self.embed)
         else:
             self.lm_head = linear(["lm_head.weight"])
         self.layers: list[dict[str, Any]] = []
