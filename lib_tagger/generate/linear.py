@@ -178,13 +178,12 @@ def _has_vnni() -> bool:
     return " avx512_vnni" in flags or " avx_vnni" in flags
 
 
-def _range_rows(flat, count: int, width: int) -> tuple:
-    """``flat``'s first ``(count + 1) * width`` elements as (buffer, its rows after the first), row 0
-    the fixed range row (-1, 0, ..., 0, +1)."""
-    scaled = flat[: (count + 1) * width].view(count + 1, width)
-    scaled[0].zero_()
-    scaled[0, 0], scaled[0, -1] = -1.0, 1.0
-    return scaled, scaled[1:]
+def _input_rows(flat, count: int, width: int) -> tuple:
+    """``flat``'s first ``count * (width + 2)`` elements as (buffer, its first ``width`` columns): ``count``
+    rows of ``width`` inputs and the two fixed ones, -1 and +1, that set the quantization range."""
+    rows = flat[: count * (width + 2)].view(count, width + 2)
+    rows[:, width], rows[:, width + 1] = -1.0, 1.0
+    return rows, rows[:, :width]
 
 
 class Scratch:
@@ -201,18 +200,18 @@ class Scratch:
 
     @contextlib.contextmanager
     def rows(self, count: int, width: int):
-        """(buffer, its rows after the first) for ``count`` rows of ``width`` (see :func:`_range_rows`)."""
+        """(buffer, its input columns) for ``count`` rows of ``width`` (see :func:`_input_rows`)."""
         import torch
 
-        need = (count + 1) * width
+        need = count * (width + 2)
         if not self._lock.acquire(blocking=False):
-            yield _range_rows(torch.empty(need), count, width)
+            yield _input_rows(torch.empty(need), count, width)
             return
         try:
             if self._flat is None or self._flat.numel() < need:
                 self._flat = None  # the old buffer goes before the larger one comes
                 self._flat = torch.empty(need)
-            yield _range_rows(self._flat, count, width)
+            yield _input_rows(self._flat, count, width)
         finally:
             self._lock.release()
 
@@ -222,11 +221,12 @@ class Int8Linear:
 
     ``quantized::linear_dynamic`` (what ``torch.ao.quantization.quantize_dynamic`` runs) quantizes
     its whole input with one scale, so a row's result would depend on the other rows of a batch.
-    Each row is therefore divided by its own largest magnitude first, and a fixed row holding -1
-    and +1 goes in with them: the input range is always [-1, 1], every row is quantized alone
-    (a scale per row), and a batch row gets exactly what the same row gets alone. The weights
-    take a quarter of the bytes, which is what one-row products wait for, and the same form
-    serves any row count, so batches need no second copy.
+    Each row is therefore divided by its own largest magnitude first, and every row carries two
+    more inputs, -1 and +1, whose weights are zero: the input range is always [-1, 1], every row is
+    quantized alone (a scale per row), the two extra inputs add exactly nothing, and a batch row
+    gets exactly what the same row gets alone. The weights take a quarter of the bytes, which is
+    what one-row products wait for, and the same form serves any row count, so batches need no
+    second copy.
     """
 
     __slots__ = ("_inputs", "bias", "in_features", "out_features", "packed", "reduce_range", "scratch")
@@ -236,7 +236,7 @@ class Int8Linear:
 
         self.out_features, self.in_features = weight.shape
         self.bias = None if bias is None else bias.detach().float()
-        weight = weight.detach().float()
+        weight = torch.cat([weight.detach().float(), weight.new_zeros(self.out_features, 2, dtype=torch.float32)], 1)
         scales = (weight.abs().amax(dim=1) / 127.0).clamp_(min=1e-12).double()
         zeros = torch.zeros(self.out_features, dtype=torch.long)
         engine = _int8_engine(torch)
@@ -248,7 +248,7 @@ class Int8Linear:
                 self.packed = torch.ops.quantized.linear_prepack(q, None)
             finally:
                 torch.backends.quantized.engine = previous
-        # Row count -> (input buffer, its rows after the first) for decode steps (callers hold a lock: one
+        # Row count -> (input buffer, its input columns) for decode steps (callers hold a lock: one
         # call at a time); inputs of more rows go through ``scratch``, shared with the model's other products.
         self._inputs: dict[int, tuple] = {}
         self.scratch = scratch
@@ -268,34 +268,33 @@ class Int8Linear:
         size.clamp_(min=1e-30)
         kept = self._inputs.get(count)
         if kept is None and count <= _KEPT_INPUT_ROWS:  # decode steps repeat their row count: keep the buffer
-            kept = self._inputs[count] = _range_rows(torch.empty((count + 1) * self.in_features), count,
+            kept = self._inputs[count] = _input_rows(torch.empty(count * (self.in_features + 2)), count,
                                                      self.in_features)
         if kept is not None:
             out = self._product(rows, size, kept)
         else:  # many rows (images, prompts): the model's shared buffer, or one of its own without one
             with (self.scratch or Scratch()).rows(count, self.in_features) as kept:
                 out = self._product(rows, size, kept)
-        body = out[1:]
         # The result in place: a fresh tensor of an image's size costs its page faults again.
         if self.bias is None:
-            body.mul_(size)
+            out.mul_(size)
         else:
-            torch.addcmul(self.bias, body, size, out=body)
-        return body.view(*x.shape[:-1], self.out_features)
+            torch.addcmul(self.bias, out, size, out=out)
+        return out.view(*x.shape[:-1], self.out_features)
 
     def _product(self, rows, size, kept):
-        """The 8-bit product of ``rows / size`` (written into ``kept``'s rows) with the range row first."""
+        """The 8-bit product of ``rows / size``, written into ``kept``'s input columns."""
         import torch
 
-        scaled, body = kept
-        torch.div(rows, size, out=body)
+        scaled, inputs = kept
+        torch.div(rows, size, out=inputs)
         # The op's overload itself: through the overload packet, torch 2.13 spends ~20 us a call in Python.
         return torch.ops.quantized.linear_dynamic.default(scaled, self.packed, self.reduce_range)
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the 8-bit weight, its row scales and the bias."""
-        total = self.out_features * (self.in_features + 8)
+        """Bytes of the 8-bit weight (with its two zero columns), its row scales and the bias."""
+        total = self.out_features * (self.in_features + 2 + 8)
         return total + (0 if self.bias is None else self.bias.numel() * 4)
 
 
