@@ -3,13 +3,15 @@
 Random weights in the real shapes of dart-v2-sft (Mistral), dart-v2-moe-sft (Mixtral) and,
 with ``--models ... dantaggen-delta``, DanTagGen-delta (LLaMA, mish). Every run writes ``--new-tokens``
 tokens (end tokens ignored) with the same sampling settings (temperature 1, top-k 100), from the
-same prompt (batch 8: that prompt 8 times, seeds 0-7). Per model and repeat the six runs (ours
+same prompt (batch 8: that prompt 8 times, seeds 0-7). Per model and repeat the runs (ours
 fp32 / ours int8 / transformers, batch 1 and batch 8) are interleaved, their order rotated; the
 table shows the median tok/s (total over the batch) and the range, and the ratios asked of them:
 int8 / fp32 at batch 1 (goal >= 2.5x) and batch 8 (goal > 1), fp32 / transformers at batch 1
-(>= 1.3x) and batch 8 (>= 1.5x). Batch 8 in fp32 runs on MKL-packed weights (the re-layout the
-first batch of a session does, timed on its own in "packed in"). "bound" is the copy bandwidth over
-the weight bytes one fp32 token reads (MoE: shared weights plus ``experts_per_tok`` experts).
+(>= 1.3x) and batch 8 (>= 1.5x). Batch 1 in fp32 runs on plain weights (a session that never
+batches), batch 8 on MKL-packed ones (the re-layout the first batch of a session does, timed on its
+own in "packed in"). "bound" is the copy bandwidth over the weight bytes one fp32 token reads (MoE:
+shared weights plus ``experts_per_tok`` experts). "products only": a batch-1 step's matrix products
+alone, back to back, int8 against fp32: what 8 bits would give a step that did nothing else.
 
 ``chrt -f 50 python bench/bench_torch_decoder.py [--threads N] [--new-tokens N] [--repeats N]``
 (transformers is the bench environment's or the profile's: the forge profile has Mistral/Mixtral.)
@@ -77,6 +79,28 @@ def ours(generator: TorchGenerator, batch: int, params: SamplingParams) -> float
     return batch * params.max_new_tokens / seconds
 
 
+def products_only(decoder, torch, steps: int = 32):
+    """A function () -> "steps"/s of a batch-1 decode step's matrix products alone, back to back (the
+    experts a token uses: the first ``experts_per_tok``): the speed a step with no other work would have."""
+    chosen = decoder.config.experts_per_token
+    products = [lin for layer in decoder.layers for lin in (
+        [layer["qkv"], layer["o"]] + ([lin for pair in layer["experts"][:chosen] for lin in pair]
+                                      if "experts" in layer else [layer["gate_up"], layer["down"]]))]
+    products.append(decoder.lm_head)
+    inputs = {lin.in_features: torch.randn(1, 1, lin.in_features) for lin in products}
+
+    def run() -> float:
+        with torch.inference_mode():
+            start = time.perf_counter()
+            for _ in range(steps):
+                for lin in products:
+                    lin(inputs[lin.in_features])
+            return steps / (time.perf_counter() - start)
+
+    run()
+    return run
+
+
 def transformers_runner(folder: Path, generator: TorchGenerator, params: SamplingParams, torch):
     """A function (batch) -> tok/s through transformers' generate(), or None without the model class."""
     try:
@@ -116,18 +140,22 @@ def bench_model(name: str, params: SamplingParams, repeats: int, torch) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_model(folder, name)
+        # fp32 at batch 1 as a session that never batches has it (plain weights), at batch 8 as the first
+        # batch leaves it (packed)
+        single = TorchGenerator.from_pretrained(folder, device="cpu", precision="fp32")
         fp32 = TorchGenerator.from_pretrained(folder, device="cpu", precision="fp32")
         int8 = TorchGenerator.from_pretrained(folder, device="cpu", precision="int8")
         hf = transformers_runner(folder, fp32, params, torch)
-        for gen in (fp32, int8):
+        for gen in (single, fp32, int8):
             gen.stop_ids = frozenset()  # always write --new-tokens tokens
             ours(gen, 1, SamplingParams(max_new_tokens=4))  # warm-up
         started = time.perf_counter()
         fp32.decoder.pack()  # what the first batch of 2+ prompts does (x86 CPU, fp32)
         pack_s = time.perf_counter() - started if fp32.decoder.packed else None
         runs = {
-            "fp32 b1": lambda: ours(fp32, 1, params), "int8 b1": lambda: ours(int8, 1, params),
+            "fp32 b1": lambda: ours(single, 1, params), "int8 b1": lambda: ours(int8, 1, params),
             "fp32 b8": lambda: ours(fp32, 8, params), "int8 b8": lambda: ours(int8, 8, params),
+            "fp32 products": products_only(single.decoder, torch), "int8 products": products_only(int8.decoder, torch),
         }
         if hf is not None:
             runs.update({"hf b1": lambda: hf(1), "hf b8": lambda: hf(8)})
@@ -139,8 +167,8 @@ def bench_model(name: str, params: SamplingParams, repeats: int, torch) -> dict:
             print(f"{name} repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()),
                   file=sys.stderr, flush=True)
         result = {"rates": rates, "pack_s": pack_s, "decode_bytes": fp32.decoder.decode_bytes()}
-        fp32.close()
-        int8.close()
+        for gen in (single, fp32, int8):
+            gen.close()
         return result
 
 
@@ -165,8 +193,8 @@ def main() -> None:
           f"{args.repeats} interleaved repeats, median (range); copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
     print("| model | fp32 b1 tok/s | int8 b1 | transformers b1 | int8/fp32 b1 | fp32/transformers b1 "
           "| fp32 b8 tok/s | int8 b8 | transformers b8 | int8/fp32 b8 | fp32/transformers b8 "
-          "| fp32 bound b1 | packed in |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| fp32 bound b1 | packed in | products only: int8/fp32 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, result in results.items():
         r = result["rates"]
         hf1 = (spread(r["hf b1"]), ratio(r["fp32 b1"], r["hf b1"])) if "hf b1" in r else ("n/a", "n/a")
@@ -175,7 +203,8 @@ def main() -> None:
         print(f"| {name} | {spread(r['fp32 b1'])} | {spread(r['int8 b1'])} | {hf1[0]} | "
               f"{ratio(r['int8 b1'], r['fp32 b1'])} | {hf1[1]} | {spread(r['fp32 b8'])} | {spread(r['int8 b8'])} | "
               f"{hf8[0]} | {ratio(r['int8 b8'], r['fp32 b8'])} | {hf8[1]} | "
-              f"{bandwidth / result['decode_bytes']:.1f} | {pack} |")
+              f"{bandwidth / result['decode_bytes']:.1f} | {pack} | "
+              f"{ratio(r['int8 products'], r['fp32 products'])} |")
 
 
 if __name__ == "__main__":

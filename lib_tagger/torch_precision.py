@@ -2,7 +2,8 @@
 
 - ``int8``: every ``nn.Linear`` becomes :class:`Int8Module`, the decoder's 8-bit product
   (:class:`~lib_tagger.generate.linear.Int8Linear`: weights in 8 bits with a scale per output,
-  each input row quantized on its own, so an image's scores do not depend on its batch-mates).
+  each input row quantized on its own, so the 8-bit products do not tie an image's scores to its
+  batch-mates).
   Convolutions, norms and attention stay in float32. CPUs with torch's x86 quantized engine.
 - ``bf16``: the module runs under CPU autocast in bfloat16 (matrix products and convolutions in
   bf16, sums in float32); only on CPUs with native bf16 (AVX512-BF16 / AMX), where it is fast.
