@@ -12,6 +12,9 @@ batches), batch 8 on MKL-packed ones (the re-layout the first batch of a session
 own in "packed in"). "bound" is the copy bandwidth over the weight bytes one fp32 token reads (MoE:
 shared weights plus ``experts_per_tok`` experts). "products only": a batch-1 step's matrix products
 alone, back to back, int8 against fp32: what 8 bits would give a step that did nothing else.
+"llama.cpp Q8_0": the other 8-bit route, the same weights converted once to a Q8_0 GGUF and run by
+llama-cpp-python (``Llama.generate``, the loop ``create_completion`` runs, fed our tokenizer's ids;
+needs llama-cpp-python and gguf, as the test profiles have).
 
 ``chrt -f 50 python bench/bench_torch_decoder.py [--threads N] [--new-tokens N] [--repeats N]``
 (transformers is the bench environment's or the profile's: the forge profile has Mistral/Mixtral.)
@@ -126,6 +129,125 @@ def transformers_runner(folder: Path, generator: TorchGenerator, params: Samplin
     return run
 
 
+def write_q8_gguf(folder: Path, path: Path) -> Path:
+    """The checkpoint in ``folder`` as a llama.cpp GGUF with Q8_0 weights (what converting the released
+    safetensors once would give): llama architecture, query/key rows permuted to llama.cpp's rotary
+    layout, Mixtral experts stacked; a placeholder vocabulary of the right size, since prompts go in as
+    our tokenizer's ids."""
+    import gguf
+    import numpy as np
+    from gguf.quants import quantize
+
+    from lib_tagger.generate.checkpoint import load_state, read_config
+
+    cfg = read_config(folder)
+    state = {k: v.float().numpy() for k, v in load_state(folder, cfg).items()}
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(cfg.max_positions)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_block_count(cfg.num_layers)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_head_count(cfg.num_heads)
+    writer.add_head_count_kv(cfg.num_kv_heads)
+    writer.add_rope_dimension_count(cfg.head_dim)
+    writer.add_rope_freq_base(cfg.rope_theta)
+    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    writer.add_vocab_size(cfg.vocab_size)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    if cfg.num_experts:
+        writer.add_expert_count(cfg.num_experts)
+        writer.add_expert_used_count(cfg.experts_per_token)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list([f"<{i}>" for i in range(cfg.vocab_size)])
+    writer.add_token_scores([0.0] * cfg.vocab_size)
+    writer.add_token_types([3] * 3 + [1] * (cfg.vocab_size - 3))  # bos, eos, pad: control
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(1)
+
+    def rotary(w, heads):  # HF's rotate-half halves -> llama.cpp's interleaved pairs
+        return w.reshape(heads, 2, w.shape[0] // heads // 2, w.shape[1]).swapaxes(1, 2).reshape(w.shape)
+
+    def add(name, array):
+        if array.ndim == 1:
+            writer.add_tensor(name, array)
+        else:
+            writer.add_tensor(name, quantize(array, gguf.GGMLQuantizationType.Q8_0),
+                              raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+
+    add("token_embd.weight", state["model.embed_tokens.weight"])
+    add("output_norm.weight", state["model.norm.weight"])
+    add("output.weight", state.get("lm_head.weight", state["model.embed_tokens.weight"]))
+    for i in range(cfg.num_layers):
+        p, b = f"model.layers.{i}.", f"blk.{i}."
+        add(b + "attn_norm.weight", state[p + "input_layernorm.weight"])
+        add(b + "ffn_norm.weight", state[p + "post_attention_layernorm.weight"])
+        add(b + "attn_q.weight", rotary(state[p + "self_attn.q_proj.weight"], cfg.num_heads))
+        add(b + "attn_k.weight", rotary(state[p + "self_attn.k_proj.weight"], cfg.num_kv_heads))
+        add(b + "attn_v.weight", state[p + "self_attn.v_proj.weight"])
+        add(b + "attn_output.weight", state[p + "self_attn.o_proj.weight"])
+        if cfg.num_experts:
+            m = p + "block_sparse_moe."
+            writer.add_tensor(b + "ffn_gate_inp.weight", state[m + "gate.weight"])  # the router stays float32
+            for part, hf in (("gate", "w1"), ("down", "w2"), ("up", "w3")):
+                experts = [state[f"{m}experts.{e}.{hf}.weight"] for e in range(cfg.num_experts)]
+                add(f"{b}ffn_{part}_exps.weight", np.stack(experts))
+        else:
+            for part in ("gate", "up", "down"):
+                add(f"{b}ffn_{part}.weight", state[f"{p}mlp.{part}_proj.weight"])
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def llama_cpp_runner(folder: Path, generator: TorchGenerator, params: SamplingParams, threads: int):
+    """A function () -> tok/s of llama.cpp on a Q8_0 GGUF of the same weights at batch 1 (``Llama.generate``,
+    the loop ``create_completion`` runs, fed our tokenizer's ids), or None without llama-cpp-python / gguf.
+    Its logits for the prompt must match our float32 decoder's, or the conversion is wrong."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    from lib_tagger.devices import cpu_threads
+
+    path = write_q8_gguf(folder, folder / "q8_0.gguf")
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=1024, n_batch=512, n_threads=threads or cpu_threads()[0],
+                          n_threads_batch=threads or cpu_threads()[1], use_mmap=False, verbose=False)
+    prompt = tm.dart_prompt("1girl, solo, long hair")
+    ids = generator.tokenizer.encode_prompt(prompt)
+
+    def tokens(count: int, **sampling) -> list[int]:
+        llm.reset()
+        llm.set_seed(0)
+        out = []
+        for token in llm.generate(ids, **sampling):
+            out.append(token)
+            if len(out) == count:
+                return out
+        return out
+
+    import numpy as np
+    import torch
+
+    llm.eval(ids)  # the next-token logits of the prompt must be ours, up to 8-bit rounding
+    theirs = np.asarray(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+    with torch.inference_mode():
+        decoder = generator.decoder
+        mine = decoder.forward(torch.tensor([ids]), decoder.new_cache(1, len(ids)))[0].double().numpy()
+    cosine = float(theirs @ mine / (np.linalg.norm(theirs) * np.linalg.norm(mine)))
+    if cosine < 0.99:
+        raise SystemExit(f"the Q8_0 GGUF disagrees with our decoder (logit cosine {cosine:.4f})")
+
+    def run() -> float:
+        start = time.perf_counter()
+        tokens(params.max_new_tokens, top_k=params.top_k, top_p=1.0, min_p=0.0, temp=params.temperature,
+               repeat_penalty=1.0)
+        return params.max_new_tokens / (time.perf_counter() - start)
+
+    return run
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
@@ -136,7 +258,7 @@ def ratio(a: list[float], b: list[float]) -> str:
     return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f})"
 
 
-def bench_model(name: str, params: SamplingParams, repeats: int, torch) -> dict:
+def bench_model(name: str, params: SamplingParams, repeats: int, torch, threads: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_model(folder, name)
@@ -159,6 +281,9 @@ def bench_model(name: str, params: SamplingParams, repeats: int, torch) -> dict:
         }
         if hf is not None:
             runs.update({"hf b1": lambda: hf(1), "hf b8": lambda: hf(8)})
+        llama = llama_cpp_runner(folder, single, params, threads)
+        if llama is not None:
+            runs["llama.cpp b1"] = llama
         rates: dict[str, list[float]] = {key: [] for key in runs}
         order = list(runs.items())
         for repeat in range(repeats):
@@ -188,13 +313,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     params = SamplingParams(temperature=1.0, top_k=100, top_p=1.0, max_new_tokens=args.new_tokens)
     bandwidth = memory_bandwidth(torch)
-    results = {name: bench_model(name, params, args.repeats, torch) for name in args.models}
+    results = {name: bench_model(name, params, args.repeats, torch, args.threads) for name in args.models}
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {args.new_tokens} new tokens, "
           f"{args.repeats} interleaved repeats, median (range); copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
     print("| model | fp32 b1 tok/s | int8 b1 | transformers b1 | int8/fp32 b1 | fp32/transformers b1 "
           "| fp32 b8 tok/s | int8 b8 | transformers b8 | int8/fp32 b8 | fp32/transformers b8 "
-          "| fp32 bound b1 | packed in | products only: int8/fp32 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| fp32 bound b1 | packed in | products only: int8/fp32 | llama.cpp Q8_0 b1 | int8/llama.cpp b1 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, result in results.items():
         r = result["rates"]
         hf1 = (spread(r["hf b1"]), ratio(r["fp32 b1"], r["hf b1"])) if "hf b1" in r else ("n/a", "n/a")
@@ -204,7 +329,9 @@ def main() -> None:
               f"{ratio(r['int8 b1'], r['fp32 b1'])} | {hf1[1]} | {spread(r['fp32 b8'])} | {spread(r['int8 b8'])} | "
               f"{hf8[0]} | {ratio(r['int8 b8'], r['fp32 b8'])} | {hf8[1]} | "
               f"{bandwidth / result['decode_bytes']:.1f} | {pack} | "
-              f"{ratio(r['int8 products'], r['fp32 products'])} |")
+              f"{ratio(r['int8 products'], r['fp32 products'])} | "
+              + (f"{spread(r['llama.cpp b1'])} | {ratio(r['int8 b1'], r['llama.cpp b1'])} |" if "llama.cpp b1" in r
+                 else "n/a | n/a |"))
 
 
 if __name__ == "__main__":
