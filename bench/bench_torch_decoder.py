@@ -139,21 +139,15 @@ def write_q8_gguf(folder: Path, path: Path) -> Path:
     from gguf.quants import quantize
 
     from lib_tagger.generate.checkpoint import load_state, read_config
+    from tests.factories.gguf_models import add_llama_shape
 
     cfg = read_config(folder)
     state = {k: v.float().numpy() for k, v in load_state(folder, cfg).items()}
     writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_context_length(cfg.max_positions)
-    writer.add_embedding_length(cfg.hidden_size)
-    writer.add_block_count(cfg.num_layers)
-    writer.add_feed_forward_length(cfg.intermediate_size)
-    writer.add_head_count(cfg.num_heads)
-    writer.add_head_count_kv(cfg.num_kv_heads)
-    writer.add_rope_dimension_count(cfg.head_dim)
-    writer.add_rope_freq_base(cfg.rope_theta)
-    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    writer.add_vocab_size(cfg.vocab_size)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    add_llama_shape(writer, context=cfg.max_positions, hidden=cfg.hidden_size, layers=cfg.num_layers,
+                    ffn=cfg.intermediate_size, heads=cfg.num_heads, kv_heads=cfg.num_kv_heads, head_dim=cfg.head_dim,
+                    rope_theta=cfg.rope_theta, rms_eps=cfg.rms_norm_eps, vocab=cfg.vocab_size,
+                    file_type=gguf.LlamaFileType.MOSTLY_Q8_0)
     if cfg.num_experts:
         writer.add_expert_count(cfg.num_experts)
         writer.add_expert_used_count(cfg.experts_per_token)

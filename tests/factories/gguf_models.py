@@ -162,6 +162,22 @@ def _weights(spec: LlamaSpec, n_vocab: int, piece_ids: Mapping[str, int]) -> dic
     return tensors
 
 
+def add_llama_shape(writer, *, context: int, hidden: int, layers: int, ffn: int, heads: int, kv_heads: int,
+                    head_dim: int, rope_theta: float, rms_eps: float, vocab: int, file_type) -> None:
+    """The llama-architecture hyperparameters of a GGUF file being written by ``writer``."""
+    writer.add_context_length(context)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(rope_theta)
+    writer.add_layer_norm_rms_eps(rms_eps)
+    writer.add_vocab_size(vocab)
+    writer.add_file_type(file_type)
+
+
 def write_llama_gguf(path: str | Path, spec: LlamaSpec | None = None) -> Path:
     """Write a LLaMA GGUF file for ``spec`` (default: tiny f16) at ``path``; return the path."""
     from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType
@@ -184,17 +200,9 @@ def write_llama_gguf(path: str | Path, spec: LlamaSpec | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = GGUFWriter(str(path), "llama")
     writer.add_name("tiny-dantaggen-test")
-    writer.add_context_length(spec.context)
-    writer.add_embedding_length(spec.hidden)
-    writer.add_block_count(spec.layers)
-    writer.add_feed_forward_length(spec.ffn)
-    writer.add_head_count(spec.heads)
-    writer.add_head_count_kv(spec.kv_heads)
-    writer.add_rope_dimension_count(spec.hidden // spec.heads)
-    writer.add_rope_freq_base(spec.rope_theta)
-    writer.add_layer_norm_rms_eps(spec.rms_eps)
-    writer.add_vocab_size(len(pieces))
-    writer.add_file_type(ftype)
+    add_llama_shape(writer, context=spec.context, hidden=spec.hidden, layers=spec.layers, ffn=spec.ffn,
+                    heads=spec.heads, kv_heads=spec.kv_heads, head_dim=spec.hidden // spec.heads,
+                    rope_theta=spec.rope_theta, rms_eps=spec.rms_eps, vocab=len(pieces), file_type=ftype)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(pieces)
     writer.add_token_scores(scores)
