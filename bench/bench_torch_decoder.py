@@ -12,9 +12,9 @@ batches), batch 8 on MKL-packed ones (the re-layout the first batch of a session
 own in "packed in"). "bound" is the copy bandwidth over the weight bytes one fp32 token reads (MoE:
 shared weights plus ``experts_per_tok`` experts). "products only": a batch-1 step's matrix products
 alone, back to back, int8 against fp32: what 8 bits would give a step that did nothing else.
-"llama.cpp Q8_0": the other 8-bit route, the same weights converted once to a Q8_0 GGUF and run by
-llama-cpp-python (``Llama.generate``, the loop ``create_completion`` runs, fed our tokenizer's ids;
-needs llama-cpp-python and gguf, as the test profiles have).
+"q8_0": precision q8_0, the other 8-bit route: the same weights converted once to a Q8_0 GGUF and run
+by llama-cpp-python with our tokenizer's ids, one prompt at a time (needs llama-cpp-python and gguf, as
+the test profiles have).
 
 ``chrt -f 50 python bench/bench_torch_decoder.py [--threads N] [--new-tokens N] [--repeats N]``
 (transformers is the bench environment's or the profile's: the forge profile has Mistral/Mixtral.)
@@ -129,117 +129,21 @@ def transformers_runner(folder: Path, generator: TorchGenerator, params: Samplin
     return run
 
 
-def write_q8_gguf(folder: Path, path: Path) -> Path:
-    """The checkpoint in ``folder`` as a llama.cpp GGUF with Q8_0 weights (what converting the released
-    safetensors once would give): llama architecture, query/key rows permuted to llama.cpp's rotary
-    layout, Mixtral experts stacked; a placeholder vocabulary of the right size, since prompts go in as
-    our tokenizer's ids."""
-    import gguf
-    import numpy as np
-    from gguf.quants import quantize
-
-    from lib_tagger.generate.checkpoint import load_state, read_config
-    from tests.factories.gguf_models import add_llama_shape
-
-    cfg = read_config(folder)
-    state = {k: v.float().numpy() for k, v in load_state(folder, cfg).items()}
-    writer = gguf.GGUFWriter(str(path), "llama")
-    add_llama_shape(writer, context=cfg.max_positions, hidden=cfg.hidden_size, layers=cfg.num_layers,
-                    ffn=cfg.intermediate_size, heads=cfg.num_heads, kv_heads=cfg.num_kv_heads, head_dim=cfg.head_dim,
-                    rope_theta=cfg.rope_theta, rms_eps=cfg.rms_norm_eps, vocab=cfg.vocab_size,
-                    file_type=gguf.LlamaFileType.MOSTLY_Q8_0)
-    if cfg.num_experts:
-        writer.add_expert_count(cfg.num_experts)
-        writer.add_expert_used_count(cfg.experts_per_token)
-    writer.add_tokenizer_model("llama")
-    writer.add_token_list([f"<{i}>" for i in range(cfg.vocab_size)])
-    writer.add_token_scores([0.0] * cfg.vocab_size)
-    writer.add_token_types([3] * 3 + [1] * (cfg.vocab_size - 3))  # bos, eos, pad: control
-    writer.add_bos_token_id(0)
-    writer.add_eos_token_id(1)
-
-    def rotary(w, heads):  # HF's rotate-half halves -> llama.cpp's interleaved pairs
-        return w.reshape(heads, 2, w.shape[0] // heads // 2, w.shape[1]).swapaxes(1, 2).reshape(w.shape)
-
-    def add(name, array):
-        if array.ndim == 1:
-            writer.add_tensor(name, array)
-        else:
-            writer.add_tensor(name, quantize(array, gguf.GGMLQuantizationType.Q8_0),
-                              raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-
-    add("token_embd.weight", state["model.embed_tokens.weight"])
-    add("output_norm.weight", state["model.norm.weight"])
-    add("output.weight", state.get("lm_head.weight", state["model.embed_tokens.weight"]))
-    for i in range(cfg.num_layers):
-        p, b = f"model.layers.{i}.", f"blk.{i}."
-        add(b + "attn_norm.weight", state[p + "input_layernorm.weight"])
-        add(b + "ffn_norm.weight", state[p + "post_attention_layernorm.weight"])
-        add(b + "attn_q.weight", rotary(state[p + "self_attn.q_proj.weight"], cfg.num_heads))
-        add(b + "attn_k.weight", rotary(state[p + "self_attn.k_proj.weight"], cfg.num_kv_heads))
-        add(b + "attn_v.weight", state[p + "self_attn.v_proj.weight"])
-        add(b + "attn_output.weight", state[p + "self_attn.o_proj.weight"])
-        if cfg.num_experts:
-            m = p + "block_sparse_moe."
-            writer.add_tensor(b + "ffn_gate_inp.weight", state[m + "gate.weight"])  # the router stays float32
-            for part, hf in (("gate", "w1"), ("down", "w2"), ("up", "w3")):
-                experts = [state[f"{m}experts.{e}.{hf}.weight"] for e in range(cfg.num_experts)]
-                add(f"{b}ffn_{part}_exps.weight", np.stack(experts))
-        else:
-            for part in ("gate", "up", "down"):
-                add(f"{b}ffn_{part}.weight", state[f"{p}mlp.{part}_proj.weight"])
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
-def llama_cpp_runner(folder: Path, generator: TorchGenerator, params: SamplingParams, threads: int):
-    """A function () -> tok/s of llama.cpp on a Q8_0 GGUF of the same weights at batch 1 (``Llama.generate``,
-    the loop ``create_completion`` runs, fed our tokenizer's ids), or None without llama-cpp-python / gguf.
-    Its logits for the prompt must match our float32 decoder's, or the conversion is wrong."""
+def llama_cpp_generator(folder: Path, generator: TorchGenerator, threads: int):
+    """Precision q8_0 as the manager loads it: the checkpoint converted once to a Q8_0 GGUF, run by
+    llama-cpp-python with our tokenizer's ids; None without llama-cpp-python or gguf."""
     try:
-        import llama_cpp
+        import gguf  # noqa: F401
+        import llama_cpp  # noqa: F401
     except ImportError:
         return None
-    from lib_tagger.devices import cpu_threads
+    from lib_tagger.generate.gguf_convert import q8_0_file
+    from lib_tagger.generate.llama_cpp_backend import LlamaCppGenerator
 
-    path = write_q8_gguf(folder, folder / "q8_0.gguf")
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=1024, n_batch=512, n_threads=threads or cpu_threads()[0],
-                          n_threads_batch=threads or cpu_threads()[1], use_mmap=False, verbose=False)
-    prompt = tm.dart_prompt("1girl, solo, long hair")
-    ids = generator.tokenizer.encode_prompt(prompt)
-
-    def tokens(count: int, **sampling) -> list[int]:
-        llm.reset()
-        llm.set_seed(0)
-        out = []
-        for token in llm.generate(ids, **sampling):
-            out.append(token)
-            if len(out) == count:
-                return out
-        return out
-
-    import numpy as np
-    import torch
-
-    llm.eval(ids)  # the next-token logits of the prompt must be ours, up to 8-bit rounding
-    theirs = np.asarray(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-    with torch.inference_mode():
-        decoder = generator.decoder
-        mine = decoder.forward(torch.tensor([ids]), decoder.new_cache(1, len(ids)))[0].double().numpy()
-    cosine = float(theirs @ mine / (np.linalg.norm(theirs) * np.linalg.norm(mine)))
-    if cosine < 0.99:
-        raise SystemExit(f"the Q8_0 GGUF disagrees with our decoder (logit cosine {cosine:.4f})")
-
-    def run() -> float:
-        start = time.perf_counter()
-        tokens(params.max_new_tokens, top_k=params.top_k, top_p=1.0, min_p=0.0, temp=params.temperature,
-               repeat_penalty=1.0)
-        return params.max_new_tokens / (time.perf_counter() - start)
-
-    return run
+    llama = LlamaCppGenerator.load(q8_0_file(folder), n_gpu_layers=0, n_threads=threads or None,
+                                   tokenizer=generator.tokenizer)
+    llama.stop_ids = frozenset()  # always write --new-tokens tokens
+    return llama
 
 
 def spread(values: list[float]) -> str:
@@ -275,9 +179,10 @@ def bench_model(name: str, params: SamplingParams, repeats: int, torch, threads:
         }
         if hf is not None:
             runs.update({"hf b1": lambda: hf(1), "hf b8": lambda: hf(8)})
-        llama = llama_cpp_runner(folder, single, params, threads)
+        llama = llama_cpp_generator(folder, single, threads)
         if llama is not None:
-            runs["llama.cpp b1"] = llama
+            ours(llama, 1, SamplingParams(max_new_tokens=4))  # warm-up
+            runs["q8_0 b1"] = lambda: ours(llama, 1, params)
         rates: dict[str, list[float]] = {key: [] for key in runs}
         order = list(runs.items())
         for repeat in range(repeats):
@@ -286,8 +191,9 @@ def bench_model(name: str, params: SamplingParams, repeats: int, torch, threads:
             print(f"{name} repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()),
                   file=sys.stderr, flush=True)
         result = {"rates": rates, "pack_s": pack_s, "decode_bytes": fp32.decoder.decode_bytes()}
-        for gen in (single, fp32, int8):
-            gen.close()
+        for gen in (single, fp32, int8, llama):
+            if gen is not None:
+                gen.close()
         return result
 
 
@@ -312,7 +218,7 @@ def main() -> None:
           f"{args.repeats} interleaved repeats, median (range); copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
     print("| model | fp32 b1 tok/s | int8 b1 | transformers b1 | int8/fp32 b1 | fp32/transformers b1 "
           "| fp32 b8 tok/s | int8 b8 | transformers b8 | int8/fp32 b8 | fp32/transformers b8 "
-          "| fp32 bound b1 | packed in | products only: int8/fp32 | llama.cpp Q8_0 b1 | int8/llama.cpp b1 |")
+          "| fp32 bound b1 | packed in | products only: int8/fp32 | q8_0 b1 | q8_0/fp32 b1 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, result in results.items():
         r = result["rates"]
@@ -324,7 +230,7 @@ def main() -> None:
               f"{hf8[0]} | {ratio(r['int8 b8'], r['fp32 b8'])} | {hf8[1]} | "
               f"{bandwidth / result['decode_bytes']:.1f} | {pack} | "
               f"{ratio(r['int8 products'], r['fp32 products'])} | "
-              + (f"{spread(r['llama.cpp b1'])} | {ratio(r['int8 b1'], r['llama.cpp b1'])} |" if "llama.cpp b1" in r
+              + (f"{spread(r['q8_0 b1'])} | {ratio(r['q8_0 b1'], r['fp32 b1'])} |" if "q8_0 b1" in r
                  else "n/a | n/a |"))
 
 

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which GGUF file of a DanTagGen model to use (TIPO publishes F16 only)")
     up.add_argument("--device", default="auto", help="auto, cpu or cuda")
     up.add_argument("--precision", choices=PRECISIONS, default="auto",
-                    help="weights of torch models: auto (8-bit on a CPU that runs it), fp32 or int8")
+                    help="weights of torch models: auto (8-bit on a CPU that runs it), fp32, int8, or q8_0 "
+                         "(converted once to a GGUF and run by llama.cpp: fastest for one prompt at a time)")
     up.add_argument("--models-dir", default=None, help="where model files live (default: the HF cache)")
     up.add_argument("--format", dest="prompt_format", default=None,
                     help="prompt format of a local model path: dart-sft, dart-base, dantaggen, dantaggen-quality, tipo")

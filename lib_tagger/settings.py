@@ -27,9 +27,11 @@ NL_POSITIONS = ("end", "new_line", "before_break")
 #: How the result becomes the prompt: inserted (the prompt kept byte for byte), or a template (lib_tagger/output.py).
 OUTPUT_FORMATS = ("insert", "tags_first", "nl_first", "tags_only", "nl_only")
 #: Weights of torch models: auto (8-bit on a CPU that runs it, float32 elsewhere; a GPU takes its
-#: half type), fp32, or int8 (CPU; falls back to float32 with a message where it cannot run).
-#: GGUF models run in their file's own quantisation whatever this says.
-PRECISIONS = ("auto", "fp32", "int8")
+#: half type), fp32, int8 (CPU; falls back to float32 with a message where it cannot run), or q8_0
+#: (converted once to a Q8_0 GGUF and run by llama.cpp, one prompt at a time: the fastest for single
+#: prompts on a CPU; torch's int8 with a message where it cannot run). GGUF models run in their file's
+#: own quantisation whatever this says.
+PRECISIONS = ("auto", "fp32", "int8", "q8_0")
 
 DEFAULT_MODEL = "dart-v2-moe-sft"
 #: Largest fixed tag seed (the backends take any seed modulo 2**64 or 2**32).

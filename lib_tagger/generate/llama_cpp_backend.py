@@ -1,4 +1,6 @@
-"""DanTagGen GGUF files through llama-cpp-python (``llama_cpp.Llama``), one prompt at a time.
+"""GGUF files through llama-cpp-python (``llama_cpp.Llama``), one prompt at a time: DanTagGen's and TIPO's
+own, and safetensors checkpoints converted to Q8_0 (:mod:`~lib_tagger.generate.gguf_convert`), whose
+prompts go in as our tokenizer's ids.
 
 Sampling is llama.cpp's chain: (ban processor) → repetition penalty → top-k → top-p → min-p →
 temperature → draw with the per-prompt seed (taken modulo 2**32); temperature 0 is greedy. Note
@@ -287,8 +289,13 @@ class LlamaCppGenerator:
     reuses_prefix = True
 
     def __init__(self, path: Path, header: GGUFHeader, options: dict[str, Any], name: str,
-                 ban_candidates: Iterable[str] = ()) -> None:
+                 ban_candidates: Iterable[str] = (), tokenizer=None) -> None:
         self.path, self.header, self.name = path, header, name
+        #: Our tokenizer for the prompts and the output (a file converted from safetensors), or None: llama.cpp's.
+        self.tokenizer = tokenizer
+        #: What the weights run in, when the file was converted for a precision ("" otherwise).
+        self.precision = ""
+        self.notice = ""
         self._options = options
         self.ban_candidates = tuple(ban_candidates)
         self._bans: dict[tuple[str, ...], BannedNext | None] = {}
@@ -298,7 +305,11 @@ class LlamaCppGenerator:
         self._kept: tuple[list[int], tuple[int, ...]] | None = None
         self._llm = self._open(options["n_ctx"])
         self.n_ctx_train: int = header.context_length or _model_context(self._llm)
-        self.vocab = LlamaCppVocab(self._llm)
+        self.vocab = LlamaCppVocab(self._llm) if tokenizer is None else tokenizer
+        if tokenizer is not None:
+            from lib_tagger.generate.tokenizer import end_ids
+
+            self.stop_ids = end_ids(tokenizer)
 
     @classmethod
     def load(
@@ -309,6 +320,7 @@ class LlamaCppGenerator:
         n_threads: int | None = None,
         name: str | None = None,
         ban_candidates: Iterable[str] = (),
+        tokenizer=None,
     ) -> LlamaCppGenerator:
         """Load ``path`` (ModelLoadError naming it when it is missing, truncated or corrupt).
 
@@ -317,6 +329,8 @@ class LlamaCppGenerator:
         (None: 1024, capped by the model's training context); it grows when a prompt needs more.
         ``n_threads``: decoding threads (None: one per physical core).
         ``ban_candidates`` (known tag names) lets wildcard and regex bans expand to whole tags.
+        ``tokenizer`` (ours, as :func:`~lib_tagger.generate.tokenizer.load_tokenizer` reads it) encodes the
+        prompts and decodes the output instead of the file's own vocabulary (a converted checkpoint).
         """
         path = Path(path)
         header = read_gguf_header(path)
@@ -331,7 +345,7 @@ class LlamaCppGenerator:
             "n_threads_batch": max(n_threads or 0, logical),
             "n_ctx": first_ctx,
         }
-        return cls(path, header, options, name or path.stem, ban_candidates)
+        return cls(path, header, options, name or path.stem, ban_candidates, tokenizer)
 
     def _open(self, n_ctx: int):
         try:
@@ -379,11 +393,14 @@ class LlamaCppGenerator:
         self._llm.close()
         self._llm = None
         self._llm = self._open(target)
-        self.vocab = LlamaCppVocab(self._llm)
+        if self.tokenizer is None:
+            self.vocab = LlamaCppVocab(self._llm)
 
     def tokenize_prompt(self, prompt: str) -> list[int]:
         """Prompt ids with specials kept whole and exactly one bos in front."""
         llm = self._require_open()
+        if self.tokenizer is not None:
+            return list(self.tokenizer.encode_prompt(prompt))
         ids = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         bos = self.vocab.bos_id
         while len(ids) > 1 and ids[0] == bos and ids[1] == bos:
@@ -446,7 +463,7 @@ class LlamaCppGenerator:
             bounds = _plan(ids, chain)
             self._start_context(ids, bounds)
             llm.set_seed(seed)
-            is_end = self.vocab.is_end
+            is_end = self.vocab.is_end if self.tokenizer is None else self.stop_ids.__contains__
             for token in llm.generate(
                 ids,
                 top_k=params.top_k,
@@ -467,7 +484,10 @@ class LlamaCppGenerator:
             # The context holds the prompt built in ``bounds``, then generated tokens one at a time.
             held = llm.n_tokens
             self._kept = (ids + out[:held - len(ids)], (*bounds, *range(len(ids), held + 1)))
-        text = llm.detokenize(out, special=True).decode("utf-8", errors="replace")
+        if self.tokenizer is None:
+            text = llm.detokenize(out, special=True).decode("utf-8", errors="replace")
+        else:
+            text = self.tokenizer.decode(out)
         pieces = [self.vocab.decode_piece(t) for t in out]
         return Generation(text=text, pieces=pieces, token_ids=out, prompt_tokens=len(ids),
                           seconds=time.perf_counter() - start, stopped=stopped)

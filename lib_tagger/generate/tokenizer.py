@@ -73,6 +73,20 @@ def load_tokenizers_json(path: Path):
             raise ModelLoadError(f"cannot load tokenizer {path}: {first}") from first
 
 
+#: Dart's completions end with this tag (then eos): generation stops at either.
+DART_STOP_TAG = "</general>"
+
+
+def end_ids(tokenizer) -> frozenset[int]:
+    """The ids generation stops at: the tokenizer's eos ids, and Dart's closing tag where it has one."""
+    stops = set(tokenizer.eos_ids)
+    if tokenizer.word_level and DART_STOP_TAG in tokenizer.vocab:
+        stops.add(tokenizer.vocab[DART_STOP_TAG])
+    if not stops:
+        raise ValueError(f"{tokenizer.source or 'tokenizer'}: no end-of-sequence token is configured")
+    return frozenset(stops)
+
+
 def load_tokenizer(folder: str | Path):
     """The folder's tokenizer: ``tokenizer.json`` (:class:`TagTokenizer`), else a SentencePiece
     ``tokenizer.model`` with ``added_tokens.json`` (TIPO's files)."""

@@ -10,10 +10,9 @@ from pathlib import Path
 from lib_tagger.generate.bans import Bans, compile_bans
 from lib_tagger.generate.base import Generation, PromptTooLongError, SamplingParams, ShouldStop
 from lib_tagger.generate.sampling import Sampler, validate
-from lib_tagger.generate.tokenizer import TagTokenizer, load_tokenizer
+from lib_tagger.generate.tokenizer import TagTokenizer, end_ids, load_tokenizer
 from lib_tagger.generate.torch_model import Decoder
 
-DART_STOP_TAG = "</general>"
 _DTYPE_NAMES = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}
 
 
@@ -67,12 +66,7 @@ class TorchGenerator:
         self.tokenizer = tokenizer
         self.name = name
         self.ban_candidates = tuple(ban_candidates)
-        stops = list(tokenizer.eos_ids)
-        if tokenizer.word_level and DART_STOP_TAG in tokenizer.vocab:
-            stops.append(tokenizer.vocab[DART_STOP_TAG])
-        if not stops:
-            raise ValueError(f"{tokenizer.source or 'tokenizer'}: no end-of-sequence token is configured")
-        self.stop_ids = frozenset(stops)
+        self.stop_ids = end_ids(tokenizer)
         self._bans: dict[tuple[str, ...], Bans] = {}
         # One generation at a time: the first batch re-lays the weights out (Decoder.pack).
         self._lock = threading.Lock()

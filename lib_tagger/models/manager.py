@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..generate.base import Generator
+from ..generate.base import Generator, ModelLoadError
 from .cache import ModelCache
 from .files import fetch_files
 from .resolve import ModelSource, require_llama_cpp, required_files, resolve_model
@@ -83,8 +83,9 @@ class ModelManager:
     def use(self, model: str, prompt_format: str | None = None, precision: str = "auto") -> Iterator[LoadedModel]:
         """Load (or reuse) ``model`` for the duration of the block; unloads afterwards unless kept.
 
-        ``precision`` (auto, fp32, int8: see :data:`lib_tagger.settings.PRECISIONS`) decides the
-        weights of a torch model; a GGUF model runs in its file's quantisation.
+        ``precision`` (auto, fp32, int8, q8_0: see :data:`lib_tagger.settings.PRECISIONS`) decides the
+        weights of a torch model (q8_0: converted once to a Q8_0 GGUF and run by llama.cpp; torch's 8 bits
+        with a notice where that cannot be); a GGUF model runs in its file's quantisation.
         """
         with self._lock:
             loaded = self._get(model, prompt_format, precision)
@@ -155,8 +156,34 @@ class ModelManager:
             return LlamaCppGenerator.load(path, n_gpu_layers=self._gpu_layers(), ban_candidates=candidates)
         from ..generate.torch_backend import TorchGenerator
 
-        return TorchGenerator.from_pretrained(path, device=self.device, dtype=self.dtype, precision=precision,
-                                              ban_candidates=candidates)
+        problem = ""
+        if precision == "q8_0":
+            try:
+                return self._load_q8_0(path, candidates)
+            except ModelLoadError as exc:  # run in torch's 8 bits instead, and say why
+                problem = str(exc)
+        generator = TorchGenerator.from_pretrained(path, device=self.device, dtype=self.dtype,
+                                                   precision="int8" if problem else precision,
+                                                   ban_candidates=candidates)
+        if problem:
+            generator.notice = f"q8_0 was asked for, but {problem}: running in {generator.precision}"
+        return generator
+
+    def _load_q8_0(self, folder: Path, candidates) -> Generator:
+        """``folder``'s checkpoint converted once to a Q8_0 GGUF beside it, in llama.cpp with our tokenizer."""
+        from ..generate.gguf_convert import q8_0_file
+        from ..generate.llama_cpp_backend import LlamaCppGenerator
+        from ..generate.tokenizer import load_tokenizer
+
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as exc:
+            raise ModelLoadError(f"llama-cpp-python is not installed ({exc})") from exc
+        tokenizer = load_tokenizer(folder)
+        generator = LlamaCppGenerator.load(q8_0_file(folder), n_gpu_layers=self._gpu_layers(), name=folder.name,
+                                           ban_candidates=candidates, tokenizer=tokenizer)
+        generator.precision = "q8_0"
+        return generator
 
     def _gpu_layers(self) -> int:
         if self.device == "cpu" or not self.gpu_offload:

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..formats.dispatch import PROMPT_FORMATS, family_of, guess_format
 from ..generate.base import ModelLoadError
+from ..generate.gguf_convert import GGUF_FILE as CONVERTED_GGUF
 from .registry import GGUF_FILES, MODELS, get_spec
 
 BACKENDS = ("auto", "llama-cpp", "torch")
@@ -131,7 +132,8 @@ def _resolve_path(path: Path, backend: str, prompt_format: str | None) -> ModelS
         return ModelSource(label, "llama-cpp", prompt_format or _guess(path, None), path=path)
 
     has_config = (path / "config.json").is_file()
-    ggufs = sorted(path.glob("*.gguf"))
+    # our own Q8_0 conversion of the folder's safetensors (precision q8_0) is not a published GGUF of the model
+    ggufs = sorted(p for p in path.glob("*.gguf") if p.name != CONVERTED_GGUF)
     if ggufs and (backend == "llama-cpp" or (backend == "auto" and (not has_config or llama_cpp_available()))):
         chosen = _pick_gguf(ggufs)
         return ModelSource(label, "llama-cpp", prompt_format or _guess(chosen, None), path=chosen)

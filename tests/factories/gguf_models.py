@@ -162,26 +162,12 @@ def _weights(spec: LlamaSpec, n_vocab: int, piece_ids: Mapping[str, int]) -> dic
     return tensors
 
 
-def add_llama_shape(writer, *, context: int, hidden: int, layers: int, ffn: int, heads: int, kv_heads: int,
-                    head_dim: int, rope_theta: float, rms_eps: float, vocab: int, file_type) -> None:
-    """The llama-architecture hyperparameters of a GGUF file being written by ``writer``."""
-    writer.add_context_length(context)
-    writer.add_embedding_length(hidden)
-    writer.add_block_count(layers)
-    writer.add_feed_forward_length(ffn)
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(kv_heads)
-    writer.add_rope_dimension_count(head_dim)
-    writer.add_rope_freq_base(rope_theta)
-    writer.add_layer_norm_rms_eps(rms_eps)
-    writer.add_vocab_size(vocab)
-    writer.add_file_type(file_type)
-
-
 def write_llama_gguf(path: str | Path, spec: LlamaSpec | None = None) -> Path:
     """Write a LLaMA GGUF file for ``spec`` (default: tiny f16) at ``path``; return the path."""
     from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType
     from gguf.quants import quantize
+
+    from lib_tagger.generate.gguf_convert import add_llama_shape
 
     spec = spec or LlamaSpec()
     if spec.tensor_type not in TENSOR_TYPES:
