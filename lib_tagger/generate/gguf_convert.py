@@ -10,7 +10,9 @@ with ``tokenizer``). Writing needs the ``gguf`` package (llama.cpp's own writer,
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from pathlib import Path
 
 from lib_tagger.generate.base import ModelLoadError
@@ -19,6 +21,7 @@ from lib_tagger.generate.checkpoint import CONFIG_FILE, DecoderConfig, load_stat
 GGUF_FILE = "lib-tagger-q8_0.gguf"
 _STAMP_FILE = "lib-tagger-q8_0.json"  # what the GGUF was converted from
 _QK8_0 = 32  # Q8_0 quantizes rows in blocks of 32
+log = logging.getLogger(__name__)
 
 
 def q8_0_problem(config: DecoderConfig) -> str | None:
@@ -58,10 +61,12 @@ def q8_0_file(folder: str | Path) -> Path:
     if problem:
         raise ModelLoadError(f"{folder.name} cannot run in llama.cpp: {problem}")
     partial = target.with_name(target.name + ".tmp")
+    started = time.perf_counter()
     try:
         write_q8_0(config, load_state(folder, config), partial)
         os.replace(partial, target)
         stamp_file.write_text(json.dumps(stamp), encoding="utf-8")
+        log.info("tagger: converted %s to %s (once) in %.1fs", folder.name, target.name, time.perf_counter() - started)
     except OSError as exc:
         raise ModelLoadError(f"cannot write {target}: {exc}") from exc
     finally:
