@@ -10,9 +10,10 @@ fp32's 10 most likely tokens are among int8's 10. Models, all in the real shapes
   through the embedding, so a few tokens dominate every step as in a trained model.
 
 Also: of ``--steps`` tokens sampled with the same seed, how many int8 picks equal fp32's.
-``--reduce-range`` measures what CPUs without VNNI run (7-bit inputs instead of 8).
+``--reduce-range`` measures what CPUs without VNNI run (7-bit inputs instead of 8); ``--precision q8_0``
+compares precision q8_0 instead (the Q8_0 GGUF converted from the same weights, in llama.cpp).
 
-    chrt -f 50 .venvs/forge/bin/python bench/bench_int8_fidelity.py [--steps 128] [--reduce-range]
+    chrt -f 50 .venvs/forge/bin/python bench/bench_int8_fidelity.py [--steps 128] [--reduce-range] [--precision q8_0]
 """
 
 from __future__ import annotations
@@ -49,33 +50,63 @@ def write_model(folder: Path, name: str, favour: bool) -> None:
     tm.write_decoder_folder(folder, config, seed=0, favour=bias)
 
 
-def compare(folder: Path, steps: int) -> dict[str, float]:
+def torch_steps(generator: TorchGenerator, sequence: list[int], start: int, steps: int) -> list:
+    """Next-token log-probabilities after each of ``sequence``'s first ``start + i`` tokens (i < steps), read
+    one token at a time after the prompt, as decoding does."""
     import torch
 
+    out = []
+    with torch.inference_mode():
+        cache = generator.decoder.new_cache(1, start + steps)
+        logits = generator.decoder.forward(torch.tensor([sequence[:start]]), cache)
+        for token in sequence[start:start + steps]:
+            out.append(torch.log_softmax(logits[0].float(), -1))
+            logits = generator.decoder.forward(torch.tensor([[token]]), cache)
+    return out
+
+
+def llama_steps(path: Path, sequence: list[int], start: int, steps: int) -> list:
+    """The same from llama.cpp on the converted Q8_0 file (one evaluation, logits of every position)."""
+    import llama_cpp
+    import torch
+
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=start + steps + 1, n_batch=start + steps + 1,
+                          logits_all=True, use_mmap=False, verbose=False)
+    llm.eval(sequence[:start + steps])
+    scores = [torch.log_softmax(torch.from_numpy(llm.scores[i].copy()).float(), -1)
+              for i in range(start - 1, start - 1 + steps)]
+    llm.close()
+    return scores
+
+
+def compare(folder: Path, steps: int, precision: str) -> dict[str, float]:
+    from lib_tagger.generate.gguf_convert import q8_0_file
+    from lib_tagger.generate.llama_cpp_backend import LlamaCppGenerator
+
     fp32 = TorchGenerator.from_pretrained(folder, device="cpu", precision="fp32")
-    int8 = TorchGenerator.from_pretrained(folder, device="cpu", precision="int8")
-    assert int8.precision == "int8", int8.notice
-    for gen in (fp32, int8):
+    if precision == "int8":
+        other = TorchGenerator.from_pretrained(folder, device="cpu", precision="int8")
+        assert other.precision == "int8", other.notice
+    else:
+        other = LlamaCppGenerator.load(q8_0_file(folder), n_gpu_layers=0, tokenizer=fp32.tokenizer)
+    for gen in (fp32, other):
         gen.stop_ids = frozenset()
     prompt = tm.dart_prompt("1girl, solo, long hair")
     params = SamplingParams(temperature=1.0, top_k=100, top_p=1.0, max_new_tokens=steps)
     [reference] = fp32.generate([prompt], params, [0])
-    [other] = int8.generate([prompt], params, [0])
+    [sampled] = other.generate([prompt], params, [0])
     ids = fp32.tokenizer.encode_prompt(prompt)
+    sequence = ids + reference.token_ids
+    expected = torch_steps(fp32, sequence, len(ids), steps)
+    got = torch_steps(other, sequence, len(ids), steps) if precision == "int8" else \
+        llama_steps(folder / "lib-tagger-q8_0.gguf", sequence, len(ids), steps)
     kls, overlaps = [], []
-    with torch.inference_mode():
-        caches = [gen.decoder.new_cache(1, len(ids) + steps) for gen in (fp32, int8)]
-        logits = [gen.decoder.forward(torch.tensor([ids]), cache) for gen, cache in zip((fp32, int8), caches)]
-        for token in reference.token_ids:
-            p, q = (torch.log_softmax(x[0].float(), -1) for x in logits)
-            kls.append(float((p.exp() * (p - q)).sum()))
-            top_p, top_q = set(p.topk(10).indices.tolist()), set(q.topk(10).indices.tolist())
-            overlaps.append(len(top_p & top_q) / 10)
-            step = torch.tensor([[token]])
-            logits = [gen.decoder.forward(step, cache) for gen, cache in zip((fp32, int8), caches)]
-    same = sum(a == b for a, b in zip(reference.token_ids, other.token_ids))
+    for p, q in zip(expected, got):
+        kls.append(float((p.exp() * (p - q)).sum()))
+        overlaps.append(len(set(p.topk(10).indices.tolist()) & set(q.topk(10).indices.tolist())) / 10)
+    same = sum(a == b for a, b in zip(reference.token_ids, sampled.token_ids))
     fp32.close()
-    int8.close()
+    other.close()
     kls.sort()
     return {"kl_mean": statistics.fmean(kls), "kl_p95": kls[int(0.95 * (len(kls) - 1))], "kl_max": kls[-1],
             "top10_mean": statistics.fmean(overlaps), "top10_min": min(overlaps), "same": same / steps}
@@ -86,6 +117,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--models", nargs="+", default=["dart-v2-sft", "dart-v2-moe-sft"], choices=list(MODELS))
     parser.add_argument("--reduce-range", action="store_true", help="7-bit inputs, as on CPUs without VNNI")
+    parser.add_argument("--precision", choices=("int8", "q8_0"), default="int8",
+                        help="int8 (torch) or q8_0 (the Q8_0 GGUF in llama.cpp; needs llama-cpp-python and gguf)")
     args = parser.parse_args()
     if args.reduce_range:
         from lib_tagger.generate import linear
@@ -96,11 +129,13 @@ def main() -> None:
         for favour in (False, True):
             with tempfile.TemporaryDirectory() as tmp:
                 write_model(Path(tmp), name, favour)
-                rows.append((name, favour, compare(Path(tmp), args.steps)))
+                rows.append((name, favour, compare(Path(tmp), args.steps, args.precision)))
                 print(f"{name} favour={favour}: {rows[-1][2]}", file=sys.stderr, flush=True)
     inputs = "7-bit inputs (--reduce-range, CPUs without VNNI)" if args.reduce_range else "8-bit inputs (VNNI)"
-    print(f"\nint8 vs fp32 next-token distributions over {args.steps} decode steps (real shapes, random weights; "
-          f"{inputs})\n")
+    if args.precision == "q8_0":
+        inputs = "llama.cpp on the Q8_0 GGUF converted from the same weights"
+    print(f"\n{args.precision} vs fp32 next-token distributions over {args.steps} decode steps (real shapes, random "
+          f"weights; {inputs})\n")
     print("| model | logits | KL mean | KL p95 | KL max | top-10 overlap mean | top-10 overlap min "
           "| same sampled tokens |")
     print("|---|---|---|---|---|---|---|---|")
