@@ -248,7 +248,11 @@ class LlamaCppVocab:
 
     def decode_piece(self, token_id: int) -> str:
         """One token decoded on its own (specials as their text)."""
-        return self._llm.detokenize([token_id], special=True).decode("utf-8", errors="replace")
+        return self.decode([token_id])
+
+    def decode(self, ids: list[int]) -> str:
+        """``ids`` as text (specials as their text)."""
+        return self._llm.detokenize(ids, special=True).decode("utf-8", errors="replace")
 
 
 BannedNext = Callable[[Sequence[int]], Collection[int]]
@@ -484,10 +488,7 @@ class LlamaCppGenerator:
             # The context holds the prompt built in ``bounds``, then generated tokens one at a time.
             held = llm.n_tokens
             self._kept = (ids + out[:held - len(ids)], (*bounds, *range(len(ids), held + 1)))
-        if self.tokenizer is None:
-            text = llm.detokenize(out, special=True).decode("utf-8", errors="replace")
-        else:
-            text = self.tokenizer.decode(out)
+        text = self.vocab.decode(out)
         pieces = [self.vocab.decode_piece(t) for t in out]
         return Generation(text=text, pieces=pieces, token_ids=out, prompt_tokens=len(ids),
                           seconds=time.perf_counter() - start, stopped=stopped)
