@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_torch_decoder import MODELS  # noqa: E402
+from bench.bench_torch_decoder import write_model as write_decoder_model  # noqa: E402
 from lib_tagger.generate.base import SamplingParams  # noqa: E402
 from lib_tagger.generate.torch_backend import TorchGenerator  # noqa: E402
 from tests.factories import torch_models as tm  # noqa: E402
@@ -36,18 +37,13 @@ FAVOURED = 64
 
 
 def write_model(folder: Path, name: str, favour: bool) -> None:
-    """Config + random weights (+ favoured tags) + a word-level tokenizer of the real vocabulary size."""
+    """The bench's model of ``name`` (bench_torch_decoder), with ``favour``: 64 tags biased 2-8."""
     import random
 
-    model_type, shape = MODELS[name]
-    vocab = shape["vocab_size"]
-    fillers = tuple(f"tag {i}" for i in range(vocab - len(tm.DART_SPECIALS) - len(tm.DART_TAGS)))
-    tm.write_dart_tokenizer(folder, (*tm.DART_TAGS, *fillers))
-    config = tm.tiny_config(model_type, vocab, bos_token_id=0, eos_token_id=1, pad_token_id=2,
-                            initializer_range=0.02, **{k: v for k, v in shape.items() if k != "vocab_size"})
     rng = random.Random(1)
+    vocab = MODELS[name][1]["vocab_size"]
     bias = {token: rng.uniform(2.0, 8.0) for token in rng.sample(range(100, vocab), FAVOURED)} if favour else None
-    tm.write_decoder_folder(folder, config, seed=0, favour=bias)
+    write_decoder_model(folder, name, bias)
 
 
 def torch_steps(generator: TorchGenerator, sequence: list[int], start: int, steps: int) -> list:

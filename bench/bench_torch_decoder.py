@@ -50,15 +50,16 @@ MODELS = {
 }
 
 
-def write_model(folder: Path, name: str) -> None:
-    """Config + random weights + a word-level tokenizer padded to the real vocabulary size."""
+def write_model(folder: Path, name: str, favour: dict[int, float] | None = None) -> None:
+    """Config + random weights + a word-level tokenizer padded to the real vocabulary size; ``favour``:
+    token id -> logit bias (tests/factories/torch_models.py)."""
     model_type, shape = MODELS[name]
     vocab = shape["vocab_size"]
     fillers = tuple(f"tag {i}" for i in range(vocab - len(tm.DART_SPECIALS) - len(tm.DART_TAGS)))
     tm.write_dart_tokenizer(folder, (*tm.DART_TAGS, *fillers))
     config = tm.tiny_config(model_type, vocab, bos_token_id=0, eos_token_id=1, pad_token_id=2,
                             initializer_range=0.02, **{k: v for k, v in shape.items() if k != "vocab_size"})
-    tm.write_decoder_folder(folder, config, seed=0)
+    tm.write_decoder_folder(folder, config, seed=0, favour=favour)
 
 
 def memory_bandwidth(torch, megabytes: int = 512, repeats: int = 5) -> float:

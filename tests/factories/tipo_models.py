@@ -208,21 +208,16 @@ def _write_gguf(path: Path, config: Mapping, vocab, state: Mapping, tensor_type:
     import numpy as np
     from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType
 
+    from lib_tagger.generate.gguf_convert import add_llama_shape
+
     pieces, scores, types = vocab
     h, heads, kv = config["hidden_size"], config["num_attention_heads"], config["num_key_value_heads"]
     writer = GGUFWriter(str(path), "llama")
     writer.add_name("tiny-tipo-test")
-    writer.add_context_length(config["max_position_embeddings"])
-    writer.add_embedding_length(h)
-    writer.add_block_count(config["num_hidden_layers"])
-    writer.add_feed_forward_length(config["intermediate_size"])
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(kv)
-    writer.add_rope_dimension_count(h // heads)
-    writer.add_rope_freq_base(config["rope_theta"])
-    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
-    writer.add_vocab_size(len(pieces))
-    writer.add_file_type(LlamaFileType.MOSTLY_F16 if tensor_type == "f16" else LlamaFileType.ALL_F32)
+    add_llama_shape(writer, context=config["max_position_embeddings"], hidden=h, layers=config["num_hidden_layers"],
+                    ffn=config["intermediate_size"], heads=heads, kv_heads=kv, head_dim=h // heads,
+                    rope_theta=config["rope_theta"], rms_eps=config["rms_norm_eps"], vocab=len(pieces),
+                    file_type=LlamaFileType.MOSTLY_F16 if tensor_type == "f16" else LlamaFileType.ALL_F32)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(pieces)
     writer.add_token_scores(scores)
