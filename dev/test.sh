@@ -16,7 +16,10 @@ PROFILES=${PROFILES:-"a1111 forge"}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 LLAMA_VERSION=0.3.36
 LLAMA_CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF"
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# No pip cache: a fresh machine gains nothing from it, and a profile's wheels would lie on disk twice.
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_NO_CACHE_DIR=1
+# Disk a profile takes when built (a1111 ~1.6 GB; forge ~6.5 GB, a CUDA build of torch): say so up front.
+PROFILE_GB=${PROFILE_GB:-8}
 
 say() { printf '[test] %s\n' "$*"; }
 
@@ -54,6 +57,11 @@ ensure_profile() {
   fi
   say "building profile $profile in .venvs/$profile"
   rm -rf "$venv"
+  local free_gb
+  free_gb=$(df -Pk "$root" | awk 'NR == 2 {print int($4 / 1048576)}')
+  if (( free_gb < PROFILE_GB )); then
+    say "warning: ${free_gb} GB free on this disk; building a profile may need up to ${PROFILE_GB} GB"
+  fi
   "$PYTHON" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q -r requirements/"$profile".txt -r requirements/test.txt ${extra:+-r "$extra"}

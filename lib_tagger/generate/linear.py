@@ -262,9 +262,14 @@ class Int8Linear:
         if rows.dtype != torch.float32:
             rows = rows.float()
         count = rows.shape[0]
-        # Each row's largest magnitude without a temporary the size of ``rows`` (amax and amin are
-        # vectorised; aminmax and an inf-norm run 10-15x slower over the rows of an image)
-        size = torch.maximum(rows.amax(dim=1, keepdim=True), rows.amin(dim=1, keepdim=True).neg_())
+        # Each row's largest magnitude (the same value either way). A decode step's few rows: through
+        # their magnitudes, two ops where each op's call costs more than its work. Many rows: without a
+        # temporary the size of ``rows`` (amax and amin are vectorised; aminmax and an inf-norm run
+        # 10-15x slower over the rows of an image).
+        if count <= _KEPT_INPUT_ROWS:
+            size = rows.abs().amax(dim=1, keepdim=True)
+        else:
+            size = torch.maximum(rows.amax(dim=1, keepdim=True), rows.amin(dim=1, keepdim=True).neg_())
         size.clamp_(min=1e-30)
         kept = self._inputs.get(count)
         if kept is None and count <= _KEPT_INPUT_ROWS:  # decode steps repeat their row count: keep the buffer
