@@ -60,7 +60,7 @@ def q8_0_file(folder: str | Path) -> Path:
     problem = q8_0_problem(config)
     if problem:
         raise ModelLoadError(f"{folder.name} cannot run in llama.cpp: {problem}")
-    partial = target.with_name(target.name + ".tmp")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # two processes converting never share one
     started = time.perf_counter()
     try:
         write_q8_0(config, load_state(folder, config), partial)
