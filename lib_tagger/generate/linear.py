@@ -262,22 +262,22 @@ class Int8Linear:
         if rows.dtype != torch.float32:
             rows = rows.float()
         count = rows.shape[0]
-        # Each row's largest magnitude (the same value either way). A decode step's few rows: through
-        # their magnitudes, two ops where each op's call costs more than its work. Many rows: without a
-        # temporary the size of ``rows`` (amax and amin are vectorised; aminmax and an inf-norm run
-        # 10-15x slower over the rows of an image).
+        # Each row's largest magnitude, the same value either way.
         if count <= _KEPT_INPUT_ROWS:
-            size = rows.abs().amax(dim=1, keepdim=True)
-        else:
-            size = torch.maximum(rows.amax(dim=1, keepdim=True), rows.amin(dim=1, keepdim=True).neg_())
-        size.clamp_(min=1e-30)
-        kept = self._inputs.get(count)
-        if kept is None and count <= _KEPT_INPUT_ROWS:  # decode steps repeat their row count: keep the buffer
-            kept = self._inputs[count] = _input_rows(torch.empty(count * (self.in_features + 2)), count,
-                                                     self.in_features)
-        if kept is not None:
+            # A decode step: two ops, where each op's call costs more than its work; the step's row count
+            # repeats, so its input buffer is kept.
+            size = rows.abs().amax(dim=1, keepdim=True).clamp_(min=1e-30)
+            kept = self._inputs.get(count)
+            if kept is None:
+                kept = self._inputs[count] = _input_rows(torch.empty(count * (self.in_features + 2)), count,
+                                                         self.in_features)
             out = self._product(rows, size, kept)
-        else:  # many rows (images, prompts): the model's shared buffer, or one of its own without one
+        else:
+            # Many rows (images, prompts): no temporary the size of ``rows`` (amax and amin are vectorised;
+            # aminmax and an inf-norm run 10-15x slower over an image's rows), and the model's shared
+            # buffer, or one of its own without one.
+            size = torch.maximum(rows.amax(dim=1, keepdim=True), rows.amin(dim=1, keepdim=True).neg_())
+            size.clamp_(min=1e-30)
             with (self.scratch or Scratch()).rows(count, self.in_features) as kept:
                 out = self._product(rows, size, kept)
         # The result in place: a fresh tensor of an image's size costs its page faults again.
