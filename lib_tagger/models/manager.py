@@ -18,7 +18,7 @@ from pathlib import Path
 from ..generate.base import Generator, ModelLoadError
 from .cache import ModelCache
 from .files import fetch_files
-from .resolve import ModelSource, require_llama_cpp, required_files, resolve_model
+from .resolve import ModelSource, llama_cpp_available, require_llama_cpp, required_files, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,8 @@ class ModelManager:
         from ..generate.llama_cpp_backend import LlamaCppGenerator
         from ..generate.tokenizer import load_tokenizer
 
-        try:
-            import llama_cpp  # noqa: F401
-        except ImportError as exc:
-            raise ModelLoadError(f"llama-cpp-python is not installed ({exc})") from exc
+        if not llama_cpp_available():  # before converting for nothing
+            raise ModelLoadError("llama-cpp-python is not installed")
         tokenizer = load_tokenizer(folder)
         generator = LlamaCppGenerator.load(q8_0_file(folder), n_gpu_layers=self._gpu_layers(), name=folder.name,
                                            ban_candidates=candidates, tokenizer=tokenizer)
