@@ -84,7 +84,8 @@ def compare(folder: Path, steps: int, precision: str) -> dict[str, float]:
         other = TorchGenerator.from_pretrained(folder, device="cpu", precision="int8")
         assert other.precision == "int8", other.notice
     else:
-        other = LlamaCppGenerator.load(q8_0_file(folder), n_gpu_layers=0, tokenizer=fp32.tokenizer)
+        converted = q8_0_file(folder)
+        other = LlamaCppGenerator.load(converted, n_gpu_layers=0, tokenizer=fp32.tokenizer)
     for gen in (fp32, other):
         gen.stop_ids = frozenset()
     prompt = tm.dart_prompt("1girl, solo, long hair")
@@ -95,7 +96,7 @@ def compare(folder: Path, steps: int, precision: str) -> dict[str, float]:
     sequence = ids + reference.token_ids
     expected = torch_steps(fp32, sequence, len(ids), steps)
     got = torch_steps(other, sequence, len(ids), steps) if precision == "int8" else \
-        llama_steps(folder / "lib-tagger-q8_0.gguf", sequence, len(ids), steps)
+        llama_steps(converted, sequence, len(ids), steps)
     kls, overlaps = [], []
     for p, q in zip(expected, got):
         kls.append(float((p.exp() * (p - q)).sum()))
